@@ -1,0 +1,88 @@
+package session
+
+import "sync/atomic"
+
+// group is a set of sessions. Its members map is guarded by Registry.gmu.
+type group struct {
+	members map[*Session]struct{}
+	// snap holds the members as a slice for RangeGroup; a change sets it to
+	// nil and the next RangeGroup rebuilds it. Written only under gmu (read
+	// or write lock), so a stale slice is never stored after a change.
+	snap atomic.Pointer[[]*Session]
+}
+
+// join adds s to the named group. Called with s.mu held.
+func (r *Registry) join(s *Session, name string) {
+	r.gmu.Lock()
+	defer r.gmu.Unlock()
+	g := r.groups[name]
+	if g == nil {
+		g = &group{members: make(map[*Session]struct{})}
+		r.groups[name] = g
+	}
+	g.members[s] = struct{}{}
+	g.snap.Store(nil)
+}
+
+// leave removes s from the named groups and deletes those left empty.
+// Called with s.mu held.
+func (r *Registry) leave(s *Session, names ...string) {
+	r.gmu.Lock()
+	defer r.gmu.Unlock()
+	for _, name := range names {
+		g := r.groups[name]
+		if g == nil {
+			continue
+		}
+		delete(g.members, s)
+		g.snap.Store(nil)
+		if len(g.members) == 0 {
+			delete(r.groups, name)
+		}
+	}
+}
+
+// members returns the named group's members. The slice is shared and must not
+// be modified; it stays valid (as a snapshot) for as long as it is held.
+func (r *Registry) members(name string) []*Session {
+	r.gmu.RLock()
+	defer r.gmu.RUnlock()
+	g := r.groups[name]
+	if g == nil {
+		return nil
+	}
+	if p := g.snap.Load(); p != nil {
+		return *p
+	}
+	m := make([]*Session, 0, len(g.members))
+	for s := range g.members {
+		m = append(m, s)
+	}
+	g.snap.Store(&m)
+	return m
+}
+
+// RangeGroup calls fn for each member of group, in no particular order, until
+// fn returns false. It iterates over a snapshot of the members taken when it
+// is called and holds no lock while fn runs, so fn may call any method,
+// including Join, Leave and Unregister; a session that leaves the group
+// during the iteration may still be visited. It does not allocate unless the
+// membership changed since the previous RangeGroup on the group, in which case
+// it builds one new snapshot.
+func (r *Registry) RangeGroup(group string, fn func(*Session) bool) {
+	for _, s := range r.members(group) {
+		if !fn(s) {
+			return
+		}
+	}
+}
+
+// GroupLen returns the number of members of group; 0 if it does not exist.
+func (r *Registry) GroupLen(group string) int {
+	r.gmu.RLock()
+	defer r.gmu.RUnlock()
+	if g := r.groups[group]; g != nil {
+		return len(g.members)
+	}
+	return 0
+}

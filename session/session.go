@@ -1,0 +1,248 @@
+package session
+
+import (
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State is the lifecycle state of a session. States only move forward:
+// connecting, connected, closing, closed.
+type State uint32
+
+// The states of a session, in the order it goes through them.
+const (
+	StateConnecting State = iota // registered, OnConnect not yet done
+	StateConnected               // open for messages
+	StateClosing                 // Close called or the transport is closing; sends fail with ErrClosed
+	StateClosed                  // unregistered
+)
+
+var stateNames = [...]string{"connecting", "connected", "closing", "closed"}
+
+// String returns the state's name in lower case, such as "connected".
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "State(" + strconv.FormatUint(uint64(s), 10) + ")"
+}
+
+// Writer is the transport side of a session; the engine implements it.
+// All methods are safe to call from any goroutine and must not block on the
+// event loop.
+type Writer interface {
+	// Send frames payload with the codec and queues it for writing.
+	// The caller may reuse payload as soon as Send returns.
+	Send(payload []byte) error
+	// SendRaw queues b for writing as is, without framing.
+	// The caller may reuse b as soon as SendRaw returns.
+	SendRaw(b []byte) error
+	// Close closes the connection asynchronously; reason reaches
+	// Handler.OnDisconnect.
+	Close(reason error)
+}
+
+// Stats are a session's traffic counters.
+type Stats struct {
+	MessagesIn  uint64 `json:"messages_in"`  // messages received
+	MessagesOut uint64 `json:"messages_out"` // messages sent
+	BytesIn     uint64 `json:"bytes_in"`     // bytes of the messages received
+	BytesOut    uint64 `json:"bytes_out"`    // bytes of the messages sent
+	Errors      uint64 `json:"errors"`       // errors counted by the transport
+}
+
+// Session is one connection. Sessions are made by Registry.Register; every
+// method is safe for concurrent use from any goroutine.
+type Session struct {
+	// Set by Register before the session is published, then read only.
+	id          uint64 // generation<<32 | fd
+	reg         *Registry
+	w           Writer
+	local       net.Addr
+	remote      net.Addr
+	connectedAt time.Time
+
+	state      atomic.Uint32 // a State; only moves forward
+	lastActive atomic.Int64  // unix nanoseconds
+	msgsIn     atomic.Uint64
+	msgsOut    atomic.Uint64
+	bytesIn    atomic.Uint64
+	bytesOut   atomic.Uint64
+	errs       atomic.Uint64
+
+	mu     sync.Mutex
+	data   map[string]any // guarded by mu; made by the first Set
+	groups []string       // guarded by mu; the groups joined, in join order
+}
+
+// ID returns the session's ID: the slot generation in the high 32 bits and the
+// fd in the low 32 bits. IDs of sessions registered on the same fd differ, and
+// no registered session has ID 0.
+func (s *Session) ID() uint64 { return s.id }
+
+// FD returns the file descriptor of the session's connection.
+func (s *Session) FD() int { return int(uint32(s.id)) }
+
+// RemoteAddr returns the peer's address.
+func (s *Session) RemoteAddr() net.Addr { return s.remote }
+
+// LocalAddr returns the local address of the connection.
+func (s *Session) LocalAddr() net.Addr { return s.local }
+
+// State returns the session's current state.
+func (s *Session) State() State { return State(s.state.Load()) }
+
+// ConnectedAt returns the time the session was registered.
+func (s *Session) ConnectedAt() time.Time { return s.connectedAt }
+
+// LastActive returns the time last recorded by Touch, or the time the session
+// was registered if Touch was never called.
+func (s *Session) LastActive() time.Time { return time.Unix(0, s.lastActive.Load()) }
+
+// Send frames payload with the transport's codec and queues it. It returns
+// ErrClosed once the session is closing or closed. The caller may reuse
+// payload as soon as Send returns.
+func (s *Session) Send(payload []byte) error {
+	if s.State() >= StateClosing {
+		return ErrClosed
+	}
+	return s.w.Send(payload)
+}
+
+// SendRaw queues b as is, without framing. It returns ErrClosed once the
+// session is closing or closed. The caller may reuse b as soon as SendRaw
+// returns.
+func (s *Session) SendRaw(b []byte) error {
+	if s.State() >= StateClosing {
+		return ErrClosed
+	}
+	return s.w.SendRaw(b)
+}
+
+// Close moves the session to StateClosing and asks the transport to close the
+// connection; reason reaches Handler.OnDisconnect. Only the first call on a
+// connecting or connected session does anything; later calls are no-ops.
+// Close does not wait for the connection to close.
+func (s *Session) Close(reason error) {
+	for {
+		st := s.state.Load()
+		if State(st) >= StateClosing {
+			return
+		}
+		if s.state.CompareAndSwap(st, uint32(StateClosing)) {
+			break
+		}
+	}
+	s.w.Close(reason)
+}
+
+// Set stores v under key in the session's data.
+func (s *Session) Set(key string, v any) {
+	s.mu.Lock()
+	if s.data == nil {
+		s.data = make(map[string]any)
+	}
+	s.data[key] = v
+	s.mu.Unlock()
+}
+
+// Get returns the value stored under key and whether there was one.
+func (s *Session) Get(key string) (any, bool) {
+	s.mu.Lock()
+	v, ok := s.data[key]
+	s.mu.Unlock()
+	return v, ok
+}
+
+// Delete removes key from the session's data.
+func (s *Session) Delete(key string) {
+	s.mu.Lock()
+	delete(s.data, key)
+	s.mu.Unlock()
+}
+
+// Join adds the session to group, creating the group if needed. Joining a
+// group twice, or joining once the session is closing or closed, is a no-op.
+func (s *Session) Join(group string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.State() >= StateClosing || slices.Contains(s.groups, group) {
+		return
+	}
+	s.groups = append(s.groups, group)
+	s.reg.join(s, group)
+}
+
+// Leave removes the session from group; an emptied group is deleted.
+// Leaving a group the session is not in is a no-op.
+func (s *Session) Leave(group string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.Index(s.groups, group)
+	if i < 0 {
+		return
+	}
+	s.groups = slices.Delete(s.groups, i, i+1)
+	s.reg.leave(s, group)
+}
+
+// Groups returns the groups the session is in, in the order joined, as a new
+// slice the caller owns; nil if none.
+func (s *Session) Groups() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.groups)
+}
+
+// Stats returns the session's counters. Each counter is loaded atomically;
+// the set is not a single snapshot while traffic flows.
+func (s *Session) Stats() Stats {
+	return Stats{
+		MessagesIn:  s.msgsIn.Load(),
+		MessagesOut: s.msgsOut.Load(),
+		BytesIn:     s.bytesIn.Load(),
+		BytesOut:    s.bytesOut.Load(),
+		Errors:      s.errs.Load(),
+	}
+}
+
+// SetState is called by the transport to move the session to st. States only
+// move forward: setting a state at or before the current one is a no-op, so a
+// late SetState(StateConnected) cannot reopen a session that Close moved to
+// StateClosing.
+func (s *Session) SetState(st State) {
+	for {
+		cur := s.state.Load()
+		if State(cur) >= st || s.state.CompareAndSwap(cur, uint32(st)) {
+			return
+		}
+	}
+}
+
+// CountIn is called by the transport for each message received: it adds one
+// message and bytes bytes to the inbound counters.
+func (s *Session) CountIn(bytes int) {
+	s.msgsIn.Add(1)
+	s.bytesIn.Add(uint64(bytes))
+}
+
+// CountOut is called by the transport for each message sent: it adds one
+// message and bytes bytes to the outbound counters.
+func (s *Session) CountOut(bytes int) {
+	s.msgsOut.Add(1)
+	s.bytesOut.Add(uint64(bytes))
+}
+
+// CountError is called by the transport to count one error on the session.
+func (s *Session) CountError() { s.errs.Add(1) }
+
+// Touch is called by the transport to record activity at unixNano, a time in
+// unix nanoseconds.
+func (s *Session) Touch(unixNano int64) { s.lastActive.Store(unixNano) }
+
+// Writer is called by the transport to get the Writer given to Register.
+func (s *Session) Writer() Writer { return s.w }
