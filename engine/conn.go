@@ -1,0 +1,165 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+
+	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/metrics"
+	"github.com/netsys-go/netsys/pool"
+	"github.com/netsys-go/netsys/session"
+)
+
+// conn is the engine's state for one connection. It is the session's Writer and
+// rides in the gnet.Conn's context.
+//
+// Outbound bytes of every kind (replies sent by a handler on the loop, sends from
+// other goroutines, broadcasts) are appended to one pending batch under mu. The
+// loop writes the batch with one Write at the end of each OnTraffic. A send made
+// while the loop is not inside OnTraffic for this connection wakes the loop once
+// (gnet's Wake runs OnTraffic again); further sends before that wake-up ride on
+// it, so off-loop sends cost one wake-up per batch, not per message.
+type conn struct {
+	gc    gnet.Conn        // fixed at open
+	s     *session.Session // fixed at open
+	t     *transport       // fixed at open
+	shard *metrics.Shard   // this loop's metrics shard: written only on the loop
+
+	need int // owned by the loop: bytes the partial frame at the head needs, 0 if unknown
+
+	wmu sync.Mutex // guards in
+	in  inbox      // jobs waiting for a worker (WithWorkers only)
+
+	mu           sync.Mutex
+	pending      *bytebufferpool.ByteBuffer // guarded by mu: bytes not yet handed to gnet
+	pendingMsgs  int                        // guarded by mu
+	pendingBytes int                        // guarded by mu: payload bytes in pending
+	inTraffic    bool                       // guarded by mu: the loop will flush before it leaves OnTraffic
+	wakeQueued   bool                       // guarded by mu: a Wake is on its way to the loop
+	closing      bool                       // guarded by mu: no more sends are accepted
+	reason       error                      // guarded by mu: why the engine or application closed it
+}
+
+// Send frames payload with the codec and queues it. It is safe from any
+// goroutine; the payload is copied before Send returns.
+func (c *conn) Send(payload []byte) error {
+	if len(payload) > c.t.o.maxFrame {
+		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(payload), c.t.o.maxFrame)
+	}
+	return c.queue(payload, true)
+}
+
+// SendRaw queues b as is, without framing. It is safe from any goroutine.
+func (c *conn) SendRaw(b []byte) error { return c.queue(b, false) }
+
+func (c *conn) queue(p []byte, frame bool) error {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return session.ErrClosed
+	}
+	if c.pending == nil {
+		c.pending = pool.GetBatch()
+	}
+	if frame {
+		b, err := c.t.o.codec.Append(c.pending.B, p)
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		c.pending.B = b
+	} else {
+		c.pending.B = append(c.pending.B, p...)
+	}
+	c.pendingMsgs++
+	c.pendingBytes += len(p)
+	over := len(c.pending.B) > c.t.o.writeHighWater
+	wake := !over && !c.inTraffic && !c.wakeQueued
+	if wake {
+		c.wakeQueued = true
+	}
+	c.mu.Unlock()
+
+	c.s.CountOut(len(p))
+	if over {
+		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
+		return ErrSlowConsumer
+	}
+	if wake {
+		// Wake fails only when the loop is gone, and then OnClose has run or
+		// is about to and takes care of what is pending.
+		_ = c.gc.Wake(nil)
+	}
+	return nil
+}
+
+// Close closes the connection asynchronously; reason reaches OnDisconnect.
+// It is safe from any goroutine and only the first reason counts.
+func (c *conn) Close(reason error) {
+	if reason == nil {
+		reason = ErrClosedByApp
+	}
+	c.mu.Lock()
+	if c.reason == nil {
+		c.reason = reason
+	}
+	c.closing = true
+	c.mu.Unlock()
+	_ = c.gc.Close()
+}
+
+// fail closes the session for a reason the engine found, and counts it.
+func (c *conn) fail(reason error, kind metrics.ErrorKind) {
+	c.t.src.Error(kind)
+	c.s.CountError()
+	c.s.Close(reason)
+}
+
+// beginTraffic marks the loop as inside OnTraffic for this connection: sends
+// from now on are flushed by endTraffic without a wake-up.
+func (c *conn) beginTraffic() {
+	c.mu.Lock()
+	c.inTraffic = true
+	c.wakeQueued = false
+	c.mu.Unlock()
+}
+
+// endTraffic hands the pending batch to gnet in one Write. It runs on the loop.
+// It reports false if the connection was closed by the write.
+func (c *conn) endTraffic() bool {
+	c.mu.Lock()
+	b := c.pending
+	msgs, bytes := c.pendingMsgs, c.pendingBytes
+	c.pending, c.pendingMsgs, c.pendingBytes = nil, 0, 0
+	c.inTraffic = false
+	c.mu.Unlock()
+	if b == nil {
+		return true
+	}
+	c.shard.MessagesOut(msgs, bytes)
+	// A failed Write closes the connection inside Write: OnClose has run when
+	// it returns, and the conn must not be used again.
+	_, err := c.gc.Write(b.B)
+	pool.PutBatch(b)
+	if err != nil {
+		return false
+	}
+	if c.gc.OutboundBuffered() > c.t.o.writeHighWater {
+		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
+	}
+	return true
+}
+
+// takePending stops all sending and returns what is still queued; the caller
+// owns the buffer. It runs on the loop when the connection closes.
+func (c *conn) takePending() (b *bytebufferpool.ByteBuffer, msgs, bytes int, reason error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, msgs, bytes, reason = c.pending, c.pendingMsgs, c.pendingBytes, c.reason
+	c.pending, c.pendingMsgs, c.pendingBytes = nil, 0, 0
+	c.closing = true
+	return b, msgs, bytes, reason
+}

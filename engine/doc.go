@@ -1,0 +1,40 @@
+// Package engine is the netsys TCP messaging transport on gnet event loops:
+// the Server, the Client and its connection Pool, limits, idle sweeping and
+// broadcast.
+//
+// A Server accepts connections on gnet's epoll/kqueue loops. Each connection
+// gets a session.Session; the loop decodes frames with the configured codec in
+// place from gnet's buffer and hands each message to the Handler:
+//
+//	srv, err := engine.NewServer(engine.HandlerFuncs{
+//		Message: func(s *session.Session, msg []byte) { s.Send(msg) }, // echo
+//	}, engine.WithMaxConns(10_000), engine.WithIdleTimeout(time.Minute))
+//	if err != nil { ... }
+//	if err := srv.Start("127.0.0.1:9000"); err != nil { ... }
+//	defer srv.Stop(context.Background())
+//
+// # Concurrency
+//
+// Handler methods run on the session's event loop, one at a time per loop,
+// and must not block: a blocking handler stalls every session of its loop. The
+// message slice given to OnMessage aliases the loop's read buffer and is valid
+// only during the call.
+//
+// Session.Send, SendRaw and Close, and every Server method, are safe from any
+// goroutine. Sends made during OnMessage are batched and written with one
+// write when the loop has handled everything it read; sends from other
+// goroutines are batched too, at one wake-up of the loop per batch. Send copies
+// the payload before it returns.
+//
+// A session ID is never reused, even when the operating system reuses the
+// connection's fd at once: Server.Session with a stale ID returns nil, and
+// Send on a closed session returns session.ErrClosed.
+//
+// # Limits
+//
+// Every limit has a default and an option: WithMaxConns, WithMaxFrameSize
+// (a frame is refused from its header alone), WithIdleTimeout and
+// WithWriteHighWater (a session whose peer does not read is closed as a slow
+// consumer). A session closed by a limit, a codec error or a handler panic is
+// closed alone; the reason reaches Handler.OnDisconnect.
+package engine

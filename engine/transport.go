@@ -1,0 +1,298 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/metrics"
+	"github.com/netsys-go/netsys/pool"
+	"github.com/netsys-go/netsys/session"
+)
+
+// transport is the event logic that servers and clients share: it turns gnet's
+// readiness events into sessions, decoded messages and batched writes.
+type transport struct {
+	o     options
+	h     Handler
+	reg   *session.Registry
+	src   *metrics.Source
+	sizer codec.Sizer // o.codec as a Sizer, or nil
+
+	workers *workerPool // nil: handlers run on the loops
+
+	limit    int64 // most sessions at once; 0 means no limit
+	active   atomic.Int64
+	stopping atomic.Bool
+
+	shardMu sync.Mutex
+	shards  map[gnet.EventLoop]*metrics.Shard // guarded by shardMu
+}
+
+func newTransport(o options, h Handler, kind metrics.Kind, name string) *transport {
+	if o.monitor == nil {
+		o.monitor = metrics.NewMonitor()
+	}
+	if o.name != "" {
+		name = o.name
+	}
+	t := &transport{
+		o:      o,
+		h:      h,
+		reg:    session.NewRegistry(),
+		src:    o.monitor.Source(kind, name, o.loops),
+		shards: make(map[gnet.EventLoop]*metrics.Shard, o.loops),
+	}
+	t.sizer, _ = o.codec.(codec.Sizer)
+	return t
+}
+
+// shardFor returns the metrics shard of gc's event loop, so that each shard
+// has exactly one writer.
+func (t *transport) shardFor(gc gnet.Conn) *metrics.Shard {
+	el := gc.EventLoop()
+	t.shardMu.Lock()
+	defer t.shardMu.Unlock()
+	sh, ok := t.shards[el]
+	if !ok {
+		sh = t.src.Shard(len(t.shards) % t.o.loops)
+		t.shards[el] = sh
+	}
+	return sh
+}
+
+// admit reserves a place for a new session, or reports that the limit is reached.
+func (t *transport) admit() bool {
+	for {
+		n := t.active.Load()
+		if t.limit > 0 && n >= t.limit {
+			return false
+		}
+		if t.active.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// open makes the session of a new connection and tells the handler. It runs on
+// the connection's loop and returns nil if the connection must be refused.
+func (t *transport) open(gc gnet.Conn) *conn {
+	if t.stopping.Load() {
+		return nil
+	}
+	if !t.admit() {
+		t.src.ConnRejected()
+		return nil
+	}
+	t.applySocketOptions(gc)
+	c := &conn{gc: gc, t: t, shard: t.shardFor(gc)}
+	c.s = t.reg.Register(gc.Fd(), c, gc.LocalAddr(), gc.RemoteAddr())
+	c.s.Touch(time.Now().UnixNano())
+	c.s.SetState(session.StateConnected)
+	gc.SetContext(c)
+	t.src.ConnOpened()
+	if t.workers != nil {
+		t.workers.post(c, job{kind: jobConnect})
+	} else {
+		t.guard(c, func() { t.h.OnConnect(c.s) })
+	}
+	return c
+}
+
+func (t *transport) applySocketOptions(gc gnet.Conn) {
+	log := func(what string, err error) {
+		if err != nil {
+			t.o.logger.Warn("netsys: socket option", "option", what, "remote", gc.RemoteAddr(), "err", err)
+		}
+	}
+	log("TCP_NODELAY", gc.SetNoDelay(t.o.noDelay))
+	if t.o.recvBuf > 0 {
+		log("SO_RCVBUF", gc.SetReadBuffer(t.o.recvBuf))
+	}
+	if t.o.sendBuf > 0 {
+		log("SO_SNDBUF", gc.SetWriteBuffer(t.o.sendBuf))
+	}
+}
+
+// traffic decodes every complete frame buffered for gc, hands each to the
+// handler, and writes all replies in one Write. It runs on the loop, for read
+// events and for wake-ups from off-loop sends.
+func (t *transport) traffic(gc gnet.Conn) gnet.Action {
+	c, _ := gc.Context().(*conn)
+	if c == nil {
+		return gnet.Close
+	}
+	c.beginTraffic()
+	start, msgs := t.decode(c)
+	if !c.endTraffic() {
+		return gnet.None // the write failed and gnet has closed the connection
+	}
+	if msgs > 0 {
+		c.shard.Latency(time.Since(start), msgs)
+	}
+	if c.s.State() >= session.StateClosing {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// decode runs the codec over gnet's buffered bytes in place, in a loop until a
+// frame is incomplete: with level-triggered readiness, bytes left behind would
+// not raise another event.
+func (t *transport) decode(c *conn) (start time.Time, msgs int) {
+	gc := c.gc
+	buffered := gc.InboundBuffered()
+	if buffered == 0 || buffered < c.need {
+		return start, 0
+	}
+	if t.workers != nil && c.paused() {
+		// The session's worker queue is full: leave the input in gnet's
+		// buffer until a worker drains the queue and wakes the loop. gnet
+		// keeps reading the socket meanwhile, so bound what it may hold.
+		if buffered > t.o.maxFrame+maxHeader {
+			c.overflow(fmt.Sprintf("%d bytes arrived while its queue was full", buffered))
+		}
+		return start, 0
+	}
+	start = time.Now()
+	buf, _ := gc.Peek(-1) // valid until Discard: every use of it ends below
+	off := 0
+	var ferr error
+	queueFull := false
+	for off < len(buf) && c.s.State() == session.StateConnected {
+		payload, n, err := t.o.codec.Decode(buf[off:])
+		if err != nil {
+			ferr = err
+			break
+		}
+		if n == 0 {
+			break
+		}
+		off += n
+		msgs++
+		c.s.CountIn(len(payload))
+		c.shard.MessageIn(len(payload))
+		if t.workers == nil {
+			t.deliver(c, payload)
+			continue
+		}
+		b := pool.GetFrame()
+		b.B = append(b.B[:0], payload...)
+		if queueFull = t.workers.post(c, job{kind: jobMessage, msg: b}); queueFull {
+			if t.o.workerOverflow == OverflowClose {
+				c.overflow(fmt.Sprintf("%d messages waiting for a worker", t.o.workerQueue))
+			}
+			break
+		}
+	}
+	c.need = 0
+	if rest := buf[off:]; ferr == nil && !queueFull && len(rest) > 0 {
+		if t.sizer != nil {
+			c.need, ferr = t.sizer.FrameSize(rest)
+		}
+		if ferr == nil && len(rest) > t.o.maxFrame+maxHeader {
+			ferr = fmt.Errorf("%w: %d bytes buffered without a complete frame", codec.ErrFrameTooLarge, len(rest))
+		}
+	}
+	if off > 0 {
+		_, _ = gc.Discard(off) // never Discard(0): gnet reads n <= 0 as "everything"
+	}
+	if msgs > 0 {
+		c.s.Touch(start.UnixNano())
+	}
+	if ferr != nil {
+		kind := metrics.ErrOther
+		switch {
+		case errors.Is(ferr, codec.ErrFrameTooLarge):
+			kind = metrics.ErrFrameTooLarge
+		case errors.Is(ferr, codec.ErrBadLength):
+			kind = metrics.ErrBadLength
+		}
+		c.fail(ferr, kind)
+	}
+	return start, msgs
+}
+
+// maxHeader is the slack over the largest payload that a frame's header may take.
+const maxHeader = 64
+
+// deliver hands one message to the handler, containing a panic to its session.
+func (t *transport) deliver(c *conn, payload []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.handlerPanicked(c, r)
+		}
+	}()
+	t.h.OnMessage(c.s, payload)
+}
+
+// guard runs fn, a handler callback, containing a panic to c's session.
+func (t *transport) guard(c *conn, fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.handlerPanicked(c, r)
+		}
+	}()
+	fn()
+}
+
+func (t *transport) handlerPanicked(c *conn, r any) {
+	err := fmt.Errorf("%w: %v", ErrHandlerPanic, r)
+	t.o.logger.Error("netsys: handler panicked; closing its session",
+		"session", c.s.ID(), "remote", c.s.RemoteAddr(), "panic", r, "stack", string(debug.Stack()))
+	c.fail(err, metrics.ErrPanic)
+}
+
+// closed ends the session of gc: it writes what is still queued, unregisters
+// the session and tells the handler why. It runs on the loop, inside OnClose,
+// before gnet flushes its own buffer and closes the fd.
+func (t *transport) closed(gc gnet.Conn, err error) {
+	c, _ := gc.Context().(*conn)
+	if c == nil {
+		return // refused at open: never a session
+	}
+	gc.SetContext(nil)
+	b, msgs, bytes, reason := c.takePending()
+	if b != nil {
+		c.shard.MessagesOut(msgs, bytes)
+		_, _ = gc.Write(b.B)
+		pool.PutBatch(b)
+	}
+	if reason == nil {
+		reason = t.reasonFor(err)
+	}
+	c.s.SetState(session.StateClosing)
+	t.reg.Unregister(c.s)
+	t.active.Add(-1)
+	t.src.ConnClosed()
+	if t.workers != nil {
+		t.workers.post(c, job{kind: jobDisconnect, reason: reason}) // after its messages
+		return
+	}
+	t.guard(c, func() { t.h.OnDisconnect(c.s, reason) })
+}
+
+// reasonFor turns gnet's close error into the reason the handler sees.
+func (t *transport) reasonFor(err error) error {
+	switch {
+	case t.stopping.Load():
+		return ErrServerStopping
+	case err == nil:
+		return ErrClosedByApp
+	case errors.Is(err, io.EOF):
+		return ErrPeerClosed
+	}
+	var se *os.SyscallError
+	if errors.As(err, &se) && (se.Syscall == "write" || se.Syscall == "writev") {
+		t.src.Error(metrics.ErrWrite)
+	}
+	return fmt.Errorf("%w: %w", ErrPeerClosed, err)
+}

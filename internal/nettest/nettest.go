@@ -1,0 +1,183 @@
+package nettest
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netsys-go/netsys/session"
+)
+
+// Timeout bounds every wait in the harness: generous, because the machines are
+// shared and the race detector is slow, but finite.
+const Timeout = 10 * time.Second
+
+// Eventually fails t unless cond becomes true before Timeout. It polls with a
+// short backoff; it does not stand in for synchronisation the code under test
+// should offer, it only bounds the wait for an asynchronous effect.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(Timeout)
+	wait := 100 * time.Microsecond
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, 20*time.Millisecond)
+	}
+}
+
+// Client is a test peer speaking the default wire format (4-byte big-endian
+// payload length, then the payload) over a plain net.Conn.
+type Client struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+// Dial connects to addr and closes the connection when the test ends.
+func Dial(t testing.TB, addr string) *Client {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, Timeout)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &Client{Conn: nc, r: bufio.NewReader(nc)}
+}
+
+// Frame returns payload framed in the default wire format.
+func Frame(payload []byte) []byte {
+	b := make([]byte, 4+len(payload))
+	binary.BigEndian.PutUint32(b, uint32(len(payload)))
+	copy(b[4:], payload)
+	return b
+}
+
+// Send writes one framed payload.
+func (c *Client) Send(t testing.TB, payload []byte) {
+	t.Helper()
+	if _, err := c.Write(Frame(payload)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+}
+
+// Recv reads one framed payload, failing t after Timeout.
+func (c *Client) Recv(t testing.TB) []byte {
+	t.Helper()
+	p, err := c.TryRecv(Timeout)
+	if err != nil {
+		t.Fatalf("recv: %v", err)
+	}
+	return p
+}
+
+// TryRecv reads one framed payload within d.
+func (c *Client) TryRecv(d time.Duration) ([]byte, error) {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
+		return nil, err
+	}
+	p := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+	if _, err := io.ReadFull(c.r, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// WaitClosed fails t unless the server closes the connection within Timeout.
+// Frames still arriving before the close are discarded.
+func (c *Client) WaitClosed(t testing.TB) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(Timeout))
+	_, err := io.Copy(io.Discard, c.r)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection still open after %v", Timeout)
+	}
+}
+
+// Event is one handler callback seen by a Recorder.
+type Event struct {
+	Kind    string // "connect", "message" or "disconnect"
+	Session *session.Session
+	Msg     []byte // a copy, for "message"
+	Err     error  // the reason, for "disconnect"
+}
+
+// Recorder is an engine handler that records every event and, when Echo is
+// set, sends every message back.
+type Recorder struct {
+	Echo bool
+
+	mu     sync.Mutex
+	events []Event
+}
+
+// OnConnect records a connect event.
+func (r *Recorder) OnConnect(s *session.Session) { r.add(Event{Kind: "connect", Session: s}) }
+
+// OnMessage records the message (copied) and echoes it when r.Echo is set.
+func (r *Recorder) OnMessage(s *session.Session, msg []byte) {
+	r.add(Event{Kind: "message", Session: s, Msg: append([]byte(nil), msg...)})
+	if r.Echo {
+		_ = s.Send(msg)
+	}
+}
+
+// OnDisconnect records a disconnect event with its reason.
+func (r *Recorder) OnDisconnect(s *session.Session, err error) {
+	r.add(Event{Kind: "disconnect", Session: s, Err: err})
+}
+
+func (r *Recorder) add(e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+
+// Events returns a copy of the events of the given kind ("" for all).
+func (r *Recorder) Events(kind string) []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []Event
+	for _, e := range r.events {
+		if kind == "" || e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Count returns the number of events of the given kind.
+func (r *Recorder) Count(kind string) int { return len(r.Events(kind)) }
+
+// WaitCount waits until at least n events of kind were recorded.
+func (r *Recorder) WaitCount(t testing.TB, kind string, n int) []Event {
+	t.Helper()
+	Eventually(t, fmt.Sprintf("%d %s events", n, kind), func() bool { return r.Count(kind) >= n })
+	return r.Events(kind)
+}
+
+// Disconnect waits for the disconnect of session id and returns its reason.
+func (r *Recorder) Disconnect(t testing.TB, id uint64) error {
+	t.Helper()
+	var reason error
+	Eventually(t, fmt.Sprintf("disconnect of session %d", id), func() bool {
+		for _, e := range r.Events("disconnect") {
+			if e.Session.ID() == id {
+				reason = e.Err
+				return true
+			}
+		}
+		return false
+	})
+	return reason
+}
