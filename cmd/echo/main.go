@@ -1,0 +1,71 @@
+// Command echo runs the netsys echo server, drives load against any echo server,
+// and compares netsys side by side with a plain net-package server and a bare
+// gnet echo.
+//
+//	echo serve   [flags]   run the netsys engine as an echo server
+//	echo load    [flags]   drive load against an echo server and report latency
+//	echo compare [flags]   benchmark netsys against net and bare gnet, side by side
+//
+// Run "echo <command> -h" for the flags of a command.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// command is one subcommand: its one-line summary and its entry point, which
+// parses its own flags from args.
+type command struct {
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+	hidden  bool // internal commands (child processes of compare) are not listed
+}
+
+var commands = map[string]command{}
+
+func register(name string, c command) { commands[name] = c }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		return 2
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "echo: unknown command %q\n\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err := c.run(args[1:], stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 2
+		}
+		fmt.Fprintf(stderr, "echo %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: echo <command> [flags]")
+	fmt.Fprintln(w, "\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+	}
+}

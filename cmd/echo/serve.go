@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/engine"
+	"github.com/netsys-go/netsys/metrics"
+	"github.com/netsys-go/netsys/session"
+)
+
+func init() {
+	register("serve", command{summary: "run the netsys engine as an echo server", run: runServe})
+}
+
+func runServe(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9000", "listen address (port 0 picks a free port)")
+	codecName := fs.String("codec", "length", "framing: length (4-byte big-endian length, then payload), line, or raw")
+	loops := fs.Int("loops", 0, "event loops (0: GOMAXPROCS)")
+	maxConns := fs.Int("max-conns", engine.DefaultMaxConns, "most concurrent sessions")
+	maxFrame := fs.Int("max-frame", engine.DefaultMaxFrameSize, "largest message payload in bytes")
+	idle := fs.Duration("idle-timeout", 0, "close sessions without a complete message for this long (0: off)")
+	highWater := fs.Int("write-high-water", engine.DefaultWriteHighWater, "close a session whose unsent bytes pass this")
+	monitorAddr := fs.String("monitor", "", "serve /metrics and /stats on this address (a bare :port binds to 127.0.0.1)")
+	withPprof := fs.Bool("pprof", false, "also serve /debug/pprof on the monitor address")
+	reportEvery := fs.Duration("report-every", 0, "print the monitor's report to stderr at this interval (0: off)")
+	verbose := fs.Bool("v", false, "log debug lines")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	c, err := pickCodec(*codecName, *maxFrame)
+	if err != nil {
+		return err
+	}
+	mon := metrics.NewMonitor()
+	srv, err := engine.NewServer(engine.HandlerFuncs{
+		Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) },
+	},
+		engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
+		engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
+		engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
+		engine.WithName("echo"), engine.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(*addr); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening %s\n", srv.Addr())
+
+	if *monitorAddr != "" {
+		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log)
+		if err != nil {
+			_ = srv.Stop(context.Background())
+			return err
+		}
+		defer stop()
+	}
+	if *reportEvery > 0 {
+		tick := time.NewTicker(*reportEvery)
+		defer tick.Stop()
+		go func() {
+			for range tick.C {
+				fmt.Fprint(stderr, mon.Report())
+			}
+		}()
+	}
+
+	ctx, cancel := signal.NotifyContext(serveContext(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+	<-ctx.Done()
+	log.Info("netsys: stopping")
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancelStop()
+	stopErr := srv.Stop(stopCtx)
+	snap := mon.Snapshot()
+	t := snap.Total
+	fmt.Fprintf(stdout, "stopped after %.1fs: %d connections (%d rejected), %d messages in, %d out, %d bytes in, p99 %.0fµs\n",
+		snap.UptimeSeconds, t.Connections.Total, t.Connections.Rejected,
+		t.Messages.In, t.Messages.Out, t.Bytes.In, t.Latency.SinceStart.P99)
+	return stopErr
+}
+
+// serveContext is the context serve runs under until SIGINT or SIGTERM; tests
+// replace it to stop the server.
+var serveContext = context.Background
+
+// pickCodec returns the codec the -codec flag names, limited to maxFrame.
+func pickCodec(name string, maxFrame int) (codec.Codec, error) {
+	switch name {
+	case "length":
+		return codec.NewLengthField(codec.LengthFieldConfig{Size: 4, Strip: 4, MaxFrame: maxFrame + 4})
+	case "line":
+		return codec.NewLine(maxFrame + 2), nil
+	case "raw":
+		return codec.Raw{}, nil
+	}
+	return nil, fmt.Errorf("unknown -codec %q: want length, line or raw", name)
+}
+
+// serveMonitor serves /metrics (Prometheus text), /stats (JSON snapshot) and,
+// with withPprof, /debug/pprof. A bare ":port" binds to loopback only.
+func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger) (stop func(), err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("-monitor %q: %w", addr, err)
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(mon.Collector()); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(mon.Snapshot())
+	})
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return nil, fmt.Errorf("monitor: %w", err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("netsys: monitor", "err", err)
+		}
+	}()
+	log.Info("netsys: monitor", "addr", ln.Addr().String(), "pprof", withPprof)
+	return func() { _ = hs.Close() }, nil
+}
