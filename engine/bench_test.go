@@ -19,11 +19,10 @@ type echoRoundTrip struct {
 	in   []byte
 }
 
-func newEchoRoundTrip(tb testing.TB, n int) *echoRoundTrip {
-	srv, addr := start(tb, engine.HandlerFuncs{
+func newEchoRoundTrip(tb testing.TB, n int, opts ...engine.Option) *echoRoundTrip {
+	_, addr := start(tb, engine.HandlerFuncs{
 		Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) },
-	}, engine.WithLoops(1))
-	_ = srv
+	}, append([]engine.Option{engine.WithLoops(1)}, opts...)...)
 	c := nettest.Dial(tb, addr)
 	var out []byte
 	for range n {

@@ -57,7 +57,7 @@ const (
 
 // inbox is a session's queue of jobs. All fields are guarded by conn.wmu.
 type inbox struct {
-	jobs      []job
+	jobs      queue[job]
 	messages  int  // jobMessage entries in jobs
 	scheduled bool // the conn is in the run queue or a worker is handling it
 	paused    bool // the loop stopped decoding because the queue was full
@@ -69,9 +69,9 @@ type workerPool struct {
 	t *transport
 
 	mu      sync.Mutex
-	cond    sync.Cond // signalled when ready grows or the pool closes
-	ready   []*conn   // guarded by mu: sessions with jobs and no worker
-	closing bool      // guarded by mu
+	cond    sync.Cond    // signalled when ready grows or the pool closes
+	ready   queue[*conn] // guarded by mu: sessions with jobs and no worker
+	closing bool         // guarded by mu
 	wg      sync.WaitGroup
 }
 
@@ -93,7 +93,7 @@ func newWorkerPool(t *transport, n int) *workerPool {
 // on the loop.
 func (p *workerPool) post(c *conn, j job) (full bool) {
 	c.wmu.Lock()
-	c.in.jobs = append(c.in.jobs, j)
+	c.in.jobs.push(j)
 	if j.kind == jobMessage {
 		c.in.messages++
 	}
@@ -106,7 +106,7 @@ func (p *workerPool) post(c *conn, j job) (full bool) {
 	c.wmu.Unlock()
 	if schedule {
 		p.mu.Lock()
-		p.ready = append(p.ready, c)
+		p.ready.push(c)
 		p.mu.Unlock()
 		p.cond.Signal()
 	}
@@ -124,17 +124,14 @@ func (p *workerPool) work() {
 	defer p.wg.Done()
 	for {
 		p.mu.Lock()
-		for len(p.ready) == 0 && !p.closing {
+		for p.ready.len() == 0 && !p.closing {
 			p.cond.Wait()
 		}
-		if len(p.ready) == 0 {
-			p.mu.Unlock()
+		c, ok := p.ready.pop()
+		p.mu.Unlock()
+		if !ok {
 			return
 		}
-		c := p.ready[0]
-		p.ready[0] = nil
-		p.ready = p.ready[1:]
-		p.mu.Unlock()
 		p.serve(c)
 	}
 }
@@ -144,14 +141,12 @@ func (p *workerPool) work() {
 func (p *workerPool) serve(c *conn) {
 	for range batchPerTurn {
 		c.wmu.Lock()
-		if len(c.in.jobs) == 0 {
+		j, ok := c.in.jobs.pop()
+		if !ok {
 			c.in.scheduled = false
 			c.wmu.Unlock()
 			return
 		}
-		j := c.in.jobs[0]
-		c.in.jobs[0] = job{}
-		c.in.jobs = c.in.jobs[1:]
 		resume := false
 		if j.kind == jobMessage {
 			c.in.messages--
@@ -168,7 +163,7 @@ func (p *workerPool) serve(c *conn) {
 		p.run(c, j)
 	}
 	p.mu.Lock()
-	p.ready = append(p.ready, c)
+	p.ready.push(c)
 	p.mu.Unlock()
 	p.cond.Signal()
 }
@@ -199,4 +194,29 @@ func (p *workerPool) close() {
 // sending while it was paused.
 func (c *conn) overflow(detail string) {
 	c.fail(fmt.Errorf("%w: %s", ErrQueueOverflow, detail), metrics.ErrOther)
+}
+
+// queue is a FIFO that reuses its backing array once drained, so a steady
+// flow through it does not allocate.
+type queue[T any] struct {
+	items []T
+	head  int
+}
+
+func (q *queue[T]) len() int { return len(q.items) - q.head }
+
+func (q *queue[T]) push(v T) { q.items = append(q.items, v) }
+
+func (q *queue[T]) pop() (v T, ok bool) {
+	if q.head == len(q.items) {
+		return v, false
+	}
+	v = q.items[q.head]
+	var zero T
+	q.items[q.head] = zero // drop the reference for the GC
+	q.head++
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+	}
+	return v, true
 }
