@@ -1,0 +1,70 @@
+// Package bench measures netsys against two baselines: the load generator,
+// the baseline echo servers, the benchmark scenarios and their reports.
+// Command echo (load, compare) is a thin shell over it.
+//
+// The pieces:
+//
+//   - [Load] drives load against an echo server in the default wire format
+//     (a 4-byte big-endian length, then the payload): closed loop with one or
+//     more messages in flight per connection, open loop at a fixed rate, or
+//     idle connections for measuring memory. Every echo is checked byte for
+//     byte; round trips go into HDR histograms.
+//   - [ServeNet] is the net-package baseline: a goroutine per connection,
+//     bufio, the same codec package.
+//   - [ServeGnet] is a bare gnet echo: the ceiling for anything on gnet.
+//   - [Scenarios] are the benchmarks of the C++ original; [Report] puts the
+//     runs of `echo compare` side by side as a table, JSON or a plot.
+//   - [ReadProcStats] and [CPUAt] read a server's CPU time and memory from
+//     /proc.
+//
+// A run against a server listening on 127.0.0.1:9000:
+//
+//	res, err := bench.Load(ctx, bench.LoadConfig{
+//		Addr:     "127.0.0.1:9000",
+//		Conns:    100,
+//		Payload:  64,
+//		Warmup:   2 * time.Second,
+//		Duration: 10 * time.Second,
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	return res.WriteText(os.Stdout)
+//
+// # Reading the numbers
+//
+// Closed loop (Rate 0) measures what the server sustains: each connection
+// sends its next message when an echo comes back, so throughput and latency
+// trade off as in Little's law (latency ≈ Conns×InFlight / msgs/s). Open
+// loop (Rate > 0) sends on a fixed schedule whatever the server does and
+// times each message from its scheduled send, so a server that stalls shows
+// the whole stall in the latency instead of slowing the schedule down (no
+// coordinated omission). Only messages sent in the measured window count;
+// the warm-up's echoes are checked but not timed. Errors are connections
+// lost, frames rejected, echoes that differ from what was sent (Mismatches)
+// and messages never answered: any of them makes a run suspect.
+//
+// A figure means something only next to another measured in the same run on
+// the same machine: `echo compare` reports each server against the net
+// baseline and bare gnet as ratios. It also records the server's CPU time in
+// the measured window. A server below BusyThreshold percent of a core was not
+// the bottleneck: the load generator or the scenario set the pace, and the
+// row speaks of latency at that load, not of the server's capacity.
+//
+// # Pinning
+//
+// On a 2-core machine compare runs the server on CPU 0 and the load generator
+// on CPU 1 (taskset), each with GOMAXPROCS=1, so that neither steals the
+// other's core. Other load on the machine still shows: run on a quiet machine
+// and repeat a run before trusting a small difference.
+//
+// # Concurrency
+//
+// Load runs its connections on gnet client event loops, one per GOMAXPROCS
+// (at most one per connection); each loop owns its connections, counters and
+// histogram, so the per-message path takes no lock; Load gathers them by
+// running a task on each loop. LoadConfig.Status is called on the goroutine
+// that called Load. ServeNet serves each connection on its own goroutine;
+// ServeGnet's connections belong to its event loops. Report and Scenario
+// values are plain data.
+package bench

@@ -1,0 +1,610 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/netsys-go/netsys/codec"
+)
+
+// MaxPayload is the largest payload Load sends: the default codec's largest
+// frame less its 4-byte length header.
+const MaxPayload = codec.DefaultMaxFrame - 4
+
+const (
+	statusEvery     = time.Second            // how often LoadConfig.Status is called
+	drainTimeout    = 5 * time.Second        // how long to wait for the last echoes
+	drainPoll       = 10 * time.Millisecond  // how often to check whether they came
+	dialConcurrency = 128                    // connects in flight: well under the listen backlog
+	dialAttempts    = 5                      // tries per connection for a refused or reset connect
+	dialBackoff     = 20 * time.Millisecond  // first pause before a retry; doubles each time
+	dialTimeout     = 5 * time.Second        // per connect attempt
+	minPace         = 100 * time.Microsecond // shortest pause of an open-loop pacer
+	histMaxMicros   = 60_000_000             // latencies above a minute are recorded as a minute
+)
+
+// LoadConfig describes a load run. The zero value of each field means its
+// default, given in its comment.
+type LoadConfig struct {
+	Name     string        // copied to Result.Name; default empty
+	Addr     string        // host:port of the echo server; required
+	Conns    int           // connections; default 1
+	Payload  int           // payload bytes per message, at most MaxPayload; default 64
+	InFlight int           // closed loop: messages outstanding per connection (1 = request/response, more = pipelined); default 1
+	Warmup   time.Duration // traffic before the measured window, checked but not measured; default none
+	Duration time.Duration // the measured window; default 10s
+	// Rate, when positive, makes the run open loop: that many messages per
+	// second in total, spread evenly over the connections whatever the
+	// echoes do, each timed from its scheduled send time so that a stalled
+	// server shows in the latency (no coordinated omission). Default 0:
+	// closed loop.
+	Rate int
+	// Idle makes each connection send one message, wait for its echo and
+	// then hold the connection open, silent, for Warmup+Duration: a run for
+	// measuring the server's memory per connection. Default false.
+	Idle bool
+	// Status, if not nil, is called about once a second and at each change
+	// of phase, on the goroutine that called Load. Default nil.
+	Status func(Progress)
+}
+
+// withDefaults validates c and fills in its defaults.
+func (c LoadConfig) withDefaults() (LoadConfig, error) {
+	if c.Conns == 0 {
+		c.Conns = 1
+	}
+	if c.Payload == 0 {
+		c.Payload = 64
+	}
+	if c.InFlight == 0 {
+		c.InFlight = 1
+	}
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	switch {
+	case c.Addr == "":
+		return c, fmt.Errorf("%w: no address", ErrConfig)
+	case c.Conns < 0, c.InFlight < 0, c.Rate < 0, c.Warmup < 0, c.Duration < 0:
+		return c, fmt.Errorf("%w: negative Conns, InFlight, Rate, Warmup or Duration", ErrConfig)
+	case c.Payload < 0 || c.Payload > MaxPayload:
+		return c, fmt.Errorf("%w: payload of %d bytes; want 1 to %d", ErrConfig, c.Payload, MaxPayload)
+	case c.Rate > 0 && c.InFlight > 1:
+		return c, fmt.Errorf("%w: InFlight applies to closed loop only, not with Rate %d", ErrConfig, c.Rate)
+	case c.Idle && (c.Rate > 0 || c.InFlight > 1):
+		return c, fmt.Errorf("%w: an idle run sends one message per connection: no Rate or InFlight", ErrConfig)
+	}
+	return c, nil
+}
+
+// Phase is the stage a load run is in.
+type Phase string
+
+// The phases of a run, in order.
+const (
+	PhaseConnect Phase = "connect" // opening connections (idle runs: and waiting for each first echo)
+	PhaseWarmup  Phase = "warmup"  // traffic flows but is not measured
+	PhaseMeasure Phase = "measure" // the measured window
+	PhaseDrain   Phase = "drain"   // no new messages; waiting for the last echoes
+	PhaseDone    Phase = "done"    // the result is final
+)
+
+// Progress is a live view of a run, passed to LoadConfig.Status.
+type Progress struct {
+	Phase    Phase
+	Elapsed  time.Duration // since Load was called
+	Conns    int           // connections open
+	Rate     float64       // echoes per second since the previous report (0 while connecting)
+	P99      float64       // µs, over the measured window so far (0 before it)
+	Messages int64         // measured so far
+	Errors   int64         // as in Result.Errors, so far (messages still due are not counted yet)
+}
+
+// String formats p as a one-line status. The phase is its first word.
+func (p Progress) String() string {
+	return fmt.Sprintf("%-7s %6.1fs  conns %d  %s msg/s  p99 %.0f µs  errors %d",
+		p.Phase, p.Elapsed.Seconds(), p.Conns, group(int64(p.Rate)), p.P99, p.Errors)
+}
+
+// Result is the outcome of a load run.
+type Result struct {
+	Name     string `json:"name,omitempty"`
+	Conns    int    `json:"conns"`
+	Payload  int    `json:"payload"`
+	InFlight int    `json:"inflight"`
+	Rate     int    `json:"rate"` // 0 for closed loop
+	Idle     bool   `json:"idle,omitempty"`
+	// Start is when the measured window began, on the wall clock, so that
+	// another process can line up its own measurements with the window.
+	Start    time.Time     `json:"start"`
+	Duration time.Duration `json:"duration_ns"` // the measured window as it ran
+	// Messages counts the echoes of the messages sent in the measured window
+	// (idle runs: every echo). Bytes counts their payload bytes.
+	Messages int64 `json:"messages"`
+	Bytes    int64 `json:"bytes"`
+	// Errors counts connections lost, frames the codec rejected, echoes
+	// that did not match what was sent, and messages never answered.
+	// Mismatches is the part of Errors that are wrong echoes.
+	Errors     int64   `json:"errors"`
+	Mismatches int64   `json:"mismatches"`
+	MsgsPerSec float64 `json:"msgs_per_sec"`
+	MBPerSec   float64 `json:"mb_per_sec"` // payload bytes echoed, 10^6 bytes per second
+	Latency    Latency `json:"latency_us"`
+	// Percentiles is the latency distribution, for plotting.
+	Percentiles []Percentile `json:"percentiles,omitempty"`
+}
+
+// Latency summarises round-trip times in microseconds.
+type Latency struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// Percentile is one point of a latency distribution.
+type Percentile struct {
+	Percentile float64 `json:"percentile"` // 0 to 100
+	Micros     float64 `json:"us"`
+}
+
+// percentilePoints are the points Result.Percentiles holds.
+var percentilePoints = []float64{50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100}
+
+// Load drives load against the echo server at cfg.Addr and returns what it
+// measured. It opens cfg.Conns connections, in parallel but a bounded number
+// at a time, then sends messages in the default wire format (codec.Default)
+// for cfg.Warmup and then cfg.Duration, stops sending and waits a few seconds
+// at most for the last echoes. Every echo is checked byte for byte against
+// what its connection sent.
+//
+// Cancelling ctx during the measured window ends the window early and Load
+// still returns the result; cancelling it before returns ctx's error. A
+// connection that cannot be opened, even after a few retries, fails the run
+// with an error wrapping ErrConnect.
+//
+// The connections run on gnet client event loops, one per GOMAXPROCS (at
+// most one per connection). Each loop decodes every echo it has read,
+// records it in its own HDR histogram and writes the next messages with one
+// Write per connection and turn; the histograms are merged at the end.
+func Load(ctx context.Context, cfg LoadConfig) (Result, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return Result{}, err
+	}
+	r, err := newRun(cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.close()
+
+	r.report(PhaseConnect)
+	if err := r.connect(ctx); err != nil {
+		return Result{}, err
+	}
+	if cfg.Idle {
+		if err := r.settle(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	start := r.now()
+	r.start.Store(start)
+	r.measStart.Store(start + int64(cfg.Warmup))
+	r.measEnd.Store(start + int64(cfg.Warmup+cfg.Duration))
+	r.begin()
+	if err := r.wait(ctx); err != nil {
+		return Result{}, err
+	}
+	r.stopPacers()
+	r.drain()
+	t, h := r.gather(true)
+	res := r.result(t, h)
+	r.report(PhaseDone)
+	return res, nil
+}
+
+// run is the state of one Load call. newRun sets the fields up to loops,
+// which never change after; the atomics are read on the loops.
+type run struct {
+	cfg      LoadConfig
+	codec    *codec.LengthField
+	payloads payloads
+	base     time.Time // timestamps are nanoseconds since base, on the monotonic clock
+	interval float64   // open loop: nanoseconds between two messages
+	loops    []*loop
+
+	start     atomic.Int64 // when traffic began
+	measStart atomic.Int64 // messages sent from here on are measured...
+	measEnd   atomic.Int64 // ...up to here, when sending stops
+	stopped   atomic.Bool  // the run is over: connection closes are expected
+	open      atomic.Int64 // connections open
+
+	pacers sync.WaitGroup // open-loop pacer goroutines
+	quit   chan struct{}  // closed to stop the pacers
+
+	// Used by report only, on Load's goroutine.
+	lastEchoes int64
+	lastReport time.Time
+	lastRate   float64
+}
+
+func newRun(cfg LoadConfig) (*run, error) {
+	r := &run{
+		cfg:      cfg,
+		codec:    codec.Default(),
+		payloads: newPayloads(cfg.Payload),
+		base:     time.Now(),
+		quit:     make(chan struct{}),
+	}
+	r.lastReport = r.base
+	if cfg.Rate > 0 {
+		r.interval = 1e9 / float64(cfg.Rate)
+	}
+	r.start.Store(math.MaxInt64)
+	r.measStart.Store(math.MaxInt64)
+	r.measEnd.Store(math.MaxInt64)
+	n := min(runtime.GOMAXPROCS(0), cfg.Conns)
+	for i := range n {
+		l := &loop{r: r, idx: i, conns: make([]*conn, (cfg.Conns+n-1)/n), hist: newHistogram()}
+		l.paceTask = gnet.RunnableFunc(func(context.Context) error {
+			l.pacing.Store(false)
+			l.pace(r.now())
+			return nil
+		})
+		cli, err := gnet.NewClient(l,
+			gnet.WithNumEventLoop(1),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithLogger(gnetLogger{}))
+		if err == nil {
+			err = cli.Start()
+		}
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("bench: start gnet client: %w", err)
+		}
+		l.cli = cli
+		r.loops = append(r.loops, l)
+	}
+	return r, nil
+}
+
+// now returns the time since r.base in nanoseconds.
+func (r *run) now() int64 { return int64(time.Since(r.base)) }
+
+// connect opens every connection, dialConcurrency at a time, and enrolls
+// connection id in loop id % len(r.loops).
+func (r *run) connect(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		ids   = make(chan int)
+	)
+	for range min(dialConcurrency, r.cfg.Conns) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range ids {
+				if err := r.dial(ctx, id); err != nil {
+					once.Do(func() { first = err; cancel() })
+				}
+			}
+		}()
+	}
+	tick := time.NewTicker(statusEvery)
+	defer tick.Stop()
+feed:
+	for id := 0; id < r.cfg.Conns; {
+		select {
+		case ids <- id:
+			id++
+		case <-tick.C:
+			r.report(PhaseConnect)
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(ids)
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}
+
+// dial opens connection id, retrying a refused or reset connect a few times:
+// a burst of connects can overrun the server's accept backlog.
+func (r *run) dial(ctx context.Context, id int) error {
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+	backoff := dialBackoff
+	for attempt := 1; ; attempt++ {
+		nc, err := d.DialContext(ctx, "tcp", r.cfg.Addr)
+		if err == nil {
+			l := r.loops[id%len(r.loops)]
+			gc, err := l.cli.EnrollContext(nc, &conn{id: id}) // closes nc: gnet keeps a dup of its fd
+			if err != nil {
+				return fmt.Errorf("%w: connection %d: %w", ErrConnect, id, err)
+			}
+			l.elOnce.Do(func() { l.el = gc.EventLoop() })
+			return nil
+		}
+		if attempt == dialAttempts || ctx.Err() != nil || !retryable(err) {
+			return fmt.Errorf("%w: connection %d of %d to %s: %w", ErrConnect, id+1, r.cfg.Conns, r.cfg.Addr, err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff *= 2
+	}
+}
+
+// retryable reports whether a connect failed for want of room at the server
+// or in the local port range, which can clear up.
+func retryable(err error) bool {
+	for _, e := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ETIMEDOUT, syscall.EAGAIN, syscall.EADDRNOTAVAIL} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// settle waits, in an idle run, until every connection has had the echo of
+// its one message, or drainTimeout passes.
+func (r *run) settle(ctx context.Context) error {
+	deadline := time.Now().Add(drainTimeout)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		t, _ := r.gather(false)
+		if t.outstanding == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// begin starts the traffic: in closed loop each connection sends InFlight
+// messages; in open loop each loop's pacer starts.
+func (r *run) begin() {
+	for _, l := range r.loops {
+		switch {
+		case r.cfg.Idle:
+		case r.cfg.Rate > 0:
+			r.pacers.Add(1)
+			go l.pacer()
+		default:
+			_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				l.startClosed()
+				return nil
+			}))
+		}
+	}
+}
+
+// wait lets the warm-up and the measured window run, reporting progress.
+func (r *run) wait(ctx context.Context) error {
+	tick := time.NewTicker(statusEvery)
+	defer tick.Stop()
+	phase := PhaseWarmup
+	if r.cfg.Warmup == 0 {
+		phase = PhaseMeasure
+	}
+	r.report(phase)
+	for {
+		until := r.measEnd.Load()
+		if phase == PhaseWarmup {
+			until = r.measStart.Load()
+		}
+		timer := time.NewTimer(time.Duration(until - r.now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			if phase == PhaseWarmup {
+				return ctx.Err()
+			}
+			r.measEnd.Store(r.now())
+			return nil
+		case <-tick.C:
+			r.report(phase)
+		case <-timer.C:
+			if phase == PhaseMeasure {
+				return nil
+			}
+			phase = PhaseMeasure
+			r.report(phase)
+		}
+		timer.Stop()
+	}
+}
+
+// stopPacers stops the open-loop pacers, if any, and waits for them.
+func (r *run) stopPacers() {
+	select {
+	case <-r.quit:
+	default:
+		close(r.quit)
+	}
+	r.pacers.Wait()
+}
+
+// drain waits up to drainTimeout for the echoes still due.
+func (r *run) drain() {
+	r.report(PhaseDrain)
+	deadline := time.Now().Add(drainTimeout)
+	for {
+		t, _ := r.gather(false)
+		if t.outstanding == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(drainPoll)
+	}
+}
+
+// close ends the run: it stops the pacers and the gnet clients, which close
+// the connections.
+func (r *run) close() {
+	r.stopped.Store(true)
+	r.stopPacers()
+	for _, l := range r.loops {
+		_ = l.cli.Stop()
+	}
+}
+
+// gather sums the loops' tallies, running on each loop; with hist it also
+// merges their histograms.
+func (r *run) gather(hist bool) (tally, *hdrhistogram.Histogram) {
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sum tally
+		h   *hdrhistogram.Histogram
+	)
+	if hist {
+		h = newHistogram()
+	}
+	for _, l := range r.loops {
+		wg.Add(1)
+		err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			sum.add(l.tally)
+			if hist {
+				h.Merge(l.hist)
+			}
+			return nil
+		}))
+		if err != nil { // the loop is shut down: nothing to gather
+			wg.Done()
+		}
+	}
+	wg.Wait()
+	return sum, h
+}
+
+// report calls cfg.Status, if set, with the progress so far.
+func (r *run) report(phase Phase) {
+	if r.cfg.Status == nil {
+		return
+	}
+	now := time.Now()
+	p := Progress{Phase: phase, Elapsed: now.Sub(r.base), Conns: int(r.open.Load())}
+	if phase != PhaseConnect {
+		t, h := r.gather(true)
+		// A report right after another (at a change of phase) repeats its
+		// rate rather than divide by a tiny interval.
+		if dt := now.Sub(r.lastReport); dt >= statusEvery/2 {
+			r.lastRate = float64(t.echoes-r.lastEchoes) / dt.Seconds()
+			r.lastEchoes, r.lastReport = t.echoes, now
+		}
+		p.Rate = r.lastRate
+		p.P99 = float64(h.ValueAtQuantile(99))
+		p.Messages = t.messages
+		p.Errors = t.errors + t.mismatches
+	} else {
+		r.lastReport = now
+	}
+	r.cfg.Status(p)
+}
+
+// result builds the Result from the final tally and histogram. Messages
+// still outstanding are lost: they count as errors.
+func (r *run) result(t tally, h *hdrhistogram.Histogram) Result {
+	res := Result{
+		Name:       r.cfg.Name,
+		Conns:      r.cfg.Conns,
+		Payload:    r.cfg.Payload,
+		InFlight:   r.cfg.InFlight,
+		Rate:       r.cfg.Rate,
+		Idle:       r.cfg.Idle,
+		Start:      r.base.Add(time.Duration(r.measStart.Load())),
+		Duration:   time.Duration(r.measEnd.Load() - r.measStart.Load()),
+		Messages:   t.messages,
+		Bytes:      t.bytes,
+		Errors:     t.errors + t.mismatches + t.outstanding,
+		Mismatches: t.mismatches,
+		Latency: Latency{
+			P50:  float64(h.ValueAtQuantile(50)),
+			P90:  float64(h.ValueAtQuantile(90)),
+			P99:  float64(h.ValueAtQuantile(99)),
+			P999: float64(h.ValueAtQuantile(99.9)),
+			Max:  float64(h.Max()),
+			Mean: h.Mean(),
+		},
+	}
+	if s := res.Duration.Seconds(); s > 0 {
+		res.MsgsPerSec = float64(t.messages) / s
+		res.MBPerSec = float64(t.bytes) / 1e6 / s
+	}
+	if h.TotalCount() > 0 {
+		for _, q := range percentilePoints {
+			res.Percentiles = append(res.Percentiles, Percentile{Percentile: q, Micros: float64(h.ValueAtQuantile(q))})
+		}
+	}
+	return res
+}
+
+func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMaxMicros, 3) }
+
+// WriteText writes res as a short human-readable report.
+func (res Result) WriteText(w io.Writer) error {
+	mode := fmt.Sprintf("closed loop, %d in flight per connection", res.InFlight)
+	switch {
+	case res.Idle:
+		mode = "idle: one message per connection, then held open"
+	case res.Rate > 0:
+		mode = fmt.Sprintf("open loop at %s msg/s", group(int64(res.Rate)))
+	}
+	name := res.Name
+	if name == "" {
+		name = "load"
+	}
+	_, err := fmt.Fprintf(w, "%s: %d conns, %d B payload, %s\n"+
+		"  window     %.2f s\n"+
+		"  messages   %s  (%s msg/s, %.1f MB/s)\n"+
+		"  errors     %d  (%d mismatches)\n"+
+		"  latency µs p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f  mean %.1f\n",
+		name, res.Conns, res.Payload, mode,
+		res.Duration.Seconds(),
+		group(res.Messages), group(int64(res.MsgsPerSec)), res.MBPerSec,
+		res.Errors, res.Mismatches,
+		res.Latency.P50, res.Latency.P90, res.Latency.P99, res.Latency.P999, res.Latency.Max, res.Latency.Mean)
+	return err
+}
+
+// group formats n with commas between groups of three digits.
+func group(n int64) string {
+	s := fmt.Sprint(n)
+	start := 0
+	if n < 0 {
+		start = 1
+	}
+	for i := len(s) - 3; i > start; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}

@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
+)
+
+const (
+	plotWidth     = 10 * vg.Inch
+	latencyHeight = 4 * vg.Inch
+	barHeight     = 2.5 * vg.Inch
+	barColumns    = 3
+)
+
+// Plot draws rep to the file at path, as SVG or PNG by its extension (.svg
+// or .png): at the top, the latency of each server by percentile in the
+// scenario named latency (if empty or not in rep, the first scenario with
+// latencies); below, a bar chart per scenario of each server's messages per
+// second (for idle scenarios, KiB per connection).
+func (rep *Report) Plot(path, latency string) error {
+	var c interface {
+		vg.CanvasSizer
+		io.WriterTo
+	}
+	height := latencyHeight + vg.Length((len(rep.scenarios())+barColumns-1)/barColumns)*barHeight
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".svg":
+		c = vgsvg.New(plotWidth, height)
+	case ".png":
+		c = vgimg.PngCanvas{Canvas: vgimg.New(plotWidth, height)}
+	default:
+		return fmt.Errorf("bench: plot %s: extension %q is neither .svg nor .png", path, ext)
+	}
+	if err := rep.draw(draw.New(c), latency); err != nil {
+		return err
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: plot: %w", err)
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("bench: plot %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("bench: plot %s: %w", path, err)
+	}
+	return nil
+}
+
+// draw draws the plots of rep on dc.
+func (rep *Report) draw(dc draw.Canvas, latency string) error {
+	scenarios := rep.scenarios()
+	rows := (len(scenarios) + barColumns - 1) / barColumns
+	lat, err := rep.latencyPlot(latency)
+	if err != nil {
+		return err
+	}
+	lat.Draw(draw.Crop(dc, 0, 0, vg.Length(rows)*barHeight, 0))
+	if rows == 0 {
+		return nil
+	}
+	grid := make([][]*plot.Plot, rows)
+	for i := range grid {
+		grid[i] = make([]*plot.Plot, barColumns)
+	}
+	for i, s := range scenarios {
+		p, err := rep.barPlot(s)
+		if err != nil {
+			return err
+		}
+		grid[i/barColumns][i%barColumns] = p
+	}
+	tiles := draw.Tiles{Rows: rows, Cols: barColumns, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
+		PadTop: vg.Millimeter * 4, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align(grid, tiles, draw.Crop(dc, 0, 0, 0, -latencyHeight))
+	for j, row := range grid {
+		for i, p := range row {
+			if p != nil {
+				p.Draw(canvases[j][i])
+			}
+		}
+	}
+	return nil
+}
+
+// latencyPlot plots latency by percentile, on log scales, for each server
+// in the scenario named name or the first with latencies.
+func (rep *Report) latencyPlot(name string) (*plot.Plot, error) {
+	has := func(s string) bool {
+		for _, r := range rep.Runs {
+			if r.Scenario == s && len(r.Load.Percentiles) > 0 && !r.idle() {
+				return true
+			}
+		}
+		return false
+	}
+	if !has(name) {
+		name = ""
+		for _, s := range rep.scenarios() {
+			if has(s) {
+				name = s
+				break
+			}
+		}
+	}
+	p := plot.New()
+	p.Title.Text = "Round-trip latency by percentile: " + name
+	p.X.Label.Text = "percentile"
+	p.Y.Label.Text = "µs"
+	p.Legend.Top = true
+	if name == "" {
+		p.Title.Text = "No latencies to plot"
+		return p, nil
+	}
+	p.X.Scale = plot.LogScale{} // both axes are positive: percentiles from 50, latencies from 1 µs
+	p.X.Tick.Marker = percentileTicks{}
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Left = true
+	for i, server := range rep.servers() {
+		for _, r := range rep.Runs {
+			if r.Scenario != name || r.Server != server {
+				continue
+			}
+			var xys plotter.XYs
+			for _, q := range r.Load.Percentiles {
+				if q.Percentile < 100 { // 100 is at infinity on this axis
+					xys = append(xys, plotter.XY{X: 100 / (100 - q.Percentile), Y: max(q.Micros, 1)})
+				}
+			}
+			line, points, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return nil, fmt.Errorf("bench: plot: %w", err)
+			}
+			line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
+			p.Add(line, points)
+			p.Legend.Add(server, line, points)
+		}
+	}
+	return p, nil
+}
+
+// barPlot plots each server's headline figure in scenario s.
+func (rep *Report) barPlot(s string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = s
+	p.Y.Label.Text = "msgs/s"
+	servers := rep.servers()
+	for i, server := range servers {
+		for _, r := range rep.Runs {
+			if r.Scenario != s || r.Server != server {
+				continue
+			}
+			v := r.headline()
+			if r.idle() {
+				p.Y.Label.Text = "KiB/conn"
+				v /= 1 << 10
+			}
+			bar, err := plotter.NewBarChart(plotter.Values{v}, vg.Points(20))
+			if err != nil {
+				return nil, fmt.Errorf("bench: plot: %w", err)
+			}
+			bar.XMin = float64(i)
+			bar.Color = plotutil.Color(i)
+			bar.LineStyle.Width = 0
+			p.Add(bar)
+		}
+	}
+	p.NominalX(servers...)
+	p.Y.Min = 0
+	p.Y.Max *= 1.1 // room above the tallest bar
+	return p, nil
+}
+
+// scenarios returns the scenarios of rep in order of first appearance.
+func (rep *Report) scenarios() []string {
+	return rep.distinct(func(r Run) string { return r.Scenario })
+}
+
+// servers returns the servers of rep in order of first appearance.
+func (rep *Report) servers() []string { return rep.distinct(func(r Run) string { return r.Server }) }
+
+func (rep *Report) distinct(key func(Run) string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range rep.Runs {
+		if k := key(r); !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// percentileTicks marks an axis of 100/(100-percentile) with 50%, 90%,
+// 99%, 99.9% and so on.
+type percentileTicks struct{}
+
+// Ticks returns the ticks between min and max.
+func (percentileTicks) Ticks(min, max float64) []plot.Tick {
+	var ticks []plot.Tick
+	for _, t := range []plot.Tick{
+		{Value: 2, Label: "50%"}, {Value: 10, Label: "90%"}, {Value: 100, Label: "99%"}, {Value: 1e3, Label: "99.9%"},
+		{Value: 1e4, Label: "99.99%"}, {Value: 1e5, Label: "99.999%"}, {Value: 1e6, Label: "99.9999%"},
+	} {
+		if t.Value >= min && t.Value <= max {
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}

@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// BusyThreshold is the server CPU use, in percent of one core over the
+// measured window, below which a load run did not saturate the server: the
+// load generator, or the scenario itself, set the pace.
+const BusyThreshold = 80
+
+// Run is one scenario run against one server, with the server's resource
+// use, as `echo compare` measures it.
+type Run struct {
+	Scenario string `json:"scenario"`
+	Server   string `json:"server"` // "engine", "net" or "gnet"
+	Load     Result `json:"load"`
+	// ServerCPU is the CPU time, in seconds, the server used in the measured
+	// window, and ServerBusy that time as a percentage of the window: 100 is
+	// one core fully busy.
+	ServerCPU  float64 `json:"server_cpu_s"`
+	ServerBusy float64 `json:"server_cpu_pct"`
+	GCCycles   int     `json:"server_gc_cycles"` // garbage collections of the server in the window
+	IdleRSS    int64   `json:"server_idle_rss"`  // bytes, before the load started
+	LoadRSS    int64   `json:"server_load_rss"`  // bytes, the largest sampled during the load
+	PeakRSS    int64   `json:"server_peak_rss"`  // bytes, the largest ever (VmHWM), read at the end
+}
+
+// RSSPerConn returns the server's memory per connection in bytes: the growth
+// of its resident set under load, divided by the connections.
+func (r Run) RSSPerConn() float64 {
+	if r.Load.Conns == 0 {
+		return 0
+	}
+	return float64(r.LoadRSS-r.IdleRSS) / float64(r.Load.Conns)
+}
+
+// idle reports whether the run measures memory rather than throughput.
+func (r Run) idle() bool { return r.Load.Idle }
+
+// headline returns the figure the ratio columns compare: messages per second,
+// or bytes per connection for an idle run.
+func (r Run) headline() float64 {
+	if r.idle() {
+		return r.RSSPerConn()
+	}
+	return r.Load.MsgsPerSec
+}
+
+// Report is the outcome of `echo compare`: every scenario run against every
+// server.
+type Report struct {
+	Pinned bool  `json:"pinned"` // server on CPU 0 and load generator on CPU 1
+	Runs   []Run `json:"runs"`
+}
+
+// WriteJSON writes rep as indented JSON.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// WriteTable writes rep as a side-by-side text table, one row per scenario
+// and server in the order of rep.Runs, followed by notes on how to read it.
+func (rep *Report) WriteTable(w io.Writer) error {
+	rows := [][]string{{"scenario", "server", "msgs/s", "p50 µs", "p99 µs", "p99.9 µs", "errors",
+		"cpu s", "cpu %", "gc", "peak MiB", "KiB/conn", "÷net", "÷gnet"}}
+	flagged := false
+	for _, r := range rep.Runs {
+		msgs := group(int64(r.Load.MsgsPerSec))
+		if r.idle() {
+			msgs = "-"
+		}
+		busy := fmt.Sprintf("%.0f", r.ServerBusy)
+		if !r.idle() && r.ServerBusy < BusyThreshold {
+			busy += "*"
+			flagged = true
+		}
+		rows = append(rows, []string{
+			r.Scenario,
+			r.Server,
+			msgs,
+			fmt.Sprintf("%.0f", r.Load.Latency.P50),
+			fmt.Sprintf("%.0f", r.Load.Latency.P99),
+			fmt.Sprintf("%.0f", r.Load.Latency.P999),
+			fmt.Sprint(r.Load.Errors),
+			fmt.Sprintf("%.2f", r.ServerCPU),
+			busy,
+			fmt.Sprint(r.GCCycles),
+			fmt.Sprintf("%.1f", float64(r.PeakRSS)/(1<<20)),
+			fmt.Sprintf("%.1f", r.RSSPerConn()/(1<<10)),
+			rep.ratio(r, "net"),
+			rep.ratio(r, "gnet"),
+		})
+	}
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len([]rune(cell)))
+		}
+	}
+	var b strings.Builder
+	for _, row := range rows {
+		for i, cell := range row {
+			switch {
+			case i < 2: // names, left-aligned
+				fmt.Fprintf(&b, "%-*s  ", widths[i], cell)
+			case i < len(row)-1:
+				fmt.Fprintf(&b, "%*s  ", widths[i], cell)
+			default:
+				fmt.Fprintf(&b, "%*s\n", widths[i], cell)
+			}
+		}
+	}
+	b.WriteString("\n")
+	if rep.Pinned {
+		b.WriteString("Server pinned to CPU 0, load generator to CPU 1, GOMAXPROCS=1 each.\n")
+	} else {
+		b.WriteString("Not pinned: server and load generator share the CPUs (GOMAXPROCS=1 each).\n")
+	}
+	b.WriteString("cpu s, cpu %, gc: the server's CPU time, its share of one core and its GC cycles in the measured window.\n" +
+		"KiB/conn: growth of the server's resident set under load, per connection.\n" +
+		"÷net, ÷gnet: msgs/s of the row over that of net (gnet) in the same scenario; for idle scenarios,\n" +
+		"KiB/conn over theirs (lower is better).\n")
+	if flagged {
+		fmt.Fprintf(&b, "* server below %d%% of a core: the load generator or the scenario set the pace, so the row\n"+
+			"  measures latency at that load, not the server's capacity.\n", BusyThreshold)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// ratio formats r's headline figure over that of server's run of the same
+// scenario, or "-" if there is none to compare.
+func (rep *Report) ratio(r Run, server string) string {
+	for _, o := range rep.Runs {
+		if o.Scenario == r.Scenario && o.Server == server {
+			if d := o.headline(); d > 0 {
+				return fmt.Sprintf("%.2f", r.headline()/d)
+			}
+		}
+	}
+	return "-"
+}

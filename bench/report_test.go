@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sampleReport is a report of two scenarios against three servers.
+func sampleReport() *Report {
+	lat := func(p50 float64) Latency {
+		return Latency{P50: p50, P90: 2 * p50, P99: 3 * p50, P999: 4 * p50, Max: 5 * p50, Mean: p50}
+	}
+	pct := []Percentile{{Percentile: 50, Micros: 40}, {Percentile: 99, Micros: 90}, {Percentile: 99.9, Micros: 200}, {Percentile: 100, Micros: 400}}
+	busy := Result{Conns: 100, Payload: 64, InFlight: 1, Duration: time.Second, Messages: 100_000, Latency: lat(40), Percentiles: pct}
+	idle := Result{Conns: 10_000, Payload: 64, InFlight: 1, Idle: true, Duration: time.Second, Messages: 10_000, Latency: lat(900), Percentiles: pct}
+	withRate := func(r Result, rate float64) Result { r.MsgsPerSec = rate; return r }
+	return &Report{Pinned: true, Runs: []Run{
+		{Scenario: "closed-100c-64B", Server: "engine", Load: withRate(busy, 150_000), ServerCPU: 0.97, ServerBusy: 97, PeakRSS: 20 << 20},
+		{Scenario: "closed-100c-64B", Server: "net", Load: withRate(busy, 100_000), ServerCPU: 0.5, ServerBusy: 50, GCCycles: 3, PeakRSS: 18 << 20},
+		{Scenario: "closed-100c-64B", Server: "gnet", Load: withRate(busy, 200_000), ServerCPU: 0.99, ServerBusy: 99, PeakRSS: 17 << 20},
+		{Scenario: "idle-10000c", Server: "engine", Load: idle, IdleRSS: 10 << 20, LoadRSS: 30 << 20, PeakRSS: 30 << 20},
+		{Scenario: "idle-10000c", Server: "net", Load: idle, IdleRSS: 10 << 20, LoadRSS: 130 << 20, PeakRSS: 130 << 20},
+		{Scenario: "idle-10000c", Server: "gnet", Load: idle, IdleRSS: 10 << 20, LoadRSS: 20 << 20, PeakRSS: 20 << 20},
+	}}
+}
+
+func TestWriteTable(t *testing.T) {
+	var b bytes.Buffer
+	if err := sampleReport().WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	lines := strings.Split(out, "\n")
+	wantHeader := []string{"scenario", "server", "msgs/s", "p50", "µs", "p99", "µs", "p99.9", "µs", "errors",
+		"cpu", "s", "cpu", "%", "gc", "peak", "MiB", "KiB/conn", "÷net", "÷gnet"}
+	if got := strings.Fields(lines[0]); !reflect.DeepEqual(got, wantHeader) {
+		t.Errorf("header = %q; want %q", got, wantHeader)
+	}
+	rows := map[string][]string{}
+	for _, l := range lines[1:7] {
+		f := strings.Fields(l)
+		rows[f[0]+" "+f[1]] = f
+	}
+	tests := []struct {
+		row  string
+		col  int // index in the row's fields
+		want string
+	}{
+		{row: "closed-100c-64B engine", col: 2, want: "150,000"},
+		{row: "closed-100c-64B engine", col: 3, want: "40"},   // p50
+		{row: "closed-100c-64B engine", col: 5, want: "160"},  // p99.9
+		{row: "closed-100c-64B engine", col: 7, want: "0.97"}, // cpu s
+		{row: "closed-100c-64B engine", col: 12, want: "1.50"},
+		{row: "closed-100c-64B engine", col: 13, want: "0.75"},
+		{row: "closed-100c-64B net", col: 8, want: "50*"}, // below BusyThreshold
+		{row: "closed-100c-64B net", col: 9, want: "3"},   // gc
+		{row: "closed-100c-64B gnet", col: 10, want: "17.0"},
+		{row: "idle-10000c engine", col: 2, want: "-"},
+		{row: "idle-10000c engine", col: 8, want: "0"},    // idle rows are not flagged
+		{row: "idle-10000c engine", col: 11, want: "2.0"}, // (30-10) MiB / 10,000 conns
+		{row: "idle-10000c engine", col: 12, want: "0.17"},
+		{row: "idle-10000c engine", col: 13, want: "2.00"},
+	}
+	for _, tt := range tests {
+		f, ok := rows[tt.row]
+		if !ok || len(f) != 14 {
+			t.Fatalf("row %q = %q; want 14 columns\n%s", tt.row, f, out)
+		}
+		if f[tt.col] != tt.want {
+			t.Errorf("row %q column %d = %q; want %q\n%s", tt.row, tt.col, f[tt.col], tt.want, out)
+		}
+	}
+	for _, note := range []string{"pinned to CPU 0", "* server below 80%"} {
+		if !strings.Contains(out, note) {
+			t.Errorf("table lacks the note %q:\n%s", note, out)
+		}
+	}
+}
+
+func TestWriteJSON(t *testing.T) {
+	rep := sampleReport()
+	var b bytes.Buffer
+	if err := rep.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	var got Report
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&got, rep) {
+		t.Errorf("WriteJSON round trip = %+v; want %+v", got, *rep)
+	}
+}
+
+func TestPlot(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		file   string
+		prefix string // of the file's content
+	}{
+		{file: "report.svg", prefix: "<?xml"},
+		{file: "report.png", prefix: "\x89PNG"},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(dir, tt.file)
+		if err := sampleReport().Plot(path, "closed-100c-64B"); err != nil {
+			t.Fatalf("Plot(%s): %v", tt.file, err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte(tt.prefix)) {
+			t.Errorf("Plot(%s) wrote %q...; want it to start with %q", tt.file, b[:min(len(b), 16)], tt.prefix)
+		}
+	}
+	if err := sampleReport().Plot(filepath.Join(dir, "report.pdf"), ""); err == nil {
+		t.Error("Plot(report.pdf) = nil; want an error for the extension")
+	}
+	// Only idle runs: no latencies to plot, still an image.
+	idle := &Report{Runs: sampleReport().Runs[3:]}
+	if err := idle.Plot(filepath.Join(dir, "idle.svg"), ""); err != nil {
+		t.Errorf("Plot(idle only) = %v", err)
+	}
+}

@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/netsys-go/netsys/codec"
+)
+
+// frames returns payloads framed with c, concatenated.
+func frames(t *testing.T, c codec.Codec, payloads ...[]byte) []byte {
+	t.Helper()
+	var b []byte
+	for _, p := range payloads {
+		var err error
+		if b, err = c.Append(b, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// roundTrip writes stream to addr in pieces of at most piece bytes and
+// returns the first len(stream) bytes read back.
+func roundTrip(t *testing.T, addr string, stream []byte, piece int) []byte {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	go func() {
+		for rest := stream; len(rest) > 0; {
+			n := min(piece, len(rest))
+			if _, err := c.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+		}
+	}()
+	got := make([]byte, len(stream))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("reading the echo: %v", err)
+	}
+	return got
+}
+
+func TestServersEcho(t *testing.T) {
+	large := bytes.Repeat([]byte("0123456789abcdef"), 9000) // 144,000 bytes
+	line := func(s string) []byte { return []byte(s + "\n") }
+	lengthStream := frames(t, codec.Default(), []byte("a"), large, []byte{}, []byte("b"), large[:5000], []byte("c"))
+	// The line codec frames by delimiter: ServeNet cannot learn a frame's
+	// size from its header, so a long line grows its buffer step by step.
+	lineStream := append(append(line("hello"), large...), "\nbye\n"...)
+	tests := []struct {
+		name   string
+		addr   func(*testing.T) string
+		stream []byte
+	}{
+		{name: "net, length field", addr: func(t *testing.T) string { return startNet(t, codec.Default()) }, stream: lengthStream},
+		{name: "net, lines", addr: func(t *testing.T) string { return startNet(t, codec.NewLine(1<<20)) }, stream: lineStream},
+		{name: "gnet, length field", addr: startGnet, stream: lengthStream},
+	}
+	for _, tt := range tests {
+		addr := tt.addr(t)
+		for _, piece := range []int{len(tt.stream), 1000, 7} {
+			if got := roundTrip(t, addr, tt.stream, piece); !bytes.Equal(got, tt.stream) {
+				t.Errorf("%s, written %d bytes at a time: echo differs from the %d bytes sent", tt.name, piece, len(tt.stream))
+			}
+		}
+	}
+}
+
+func TestServersCloseOnOversizedFrame(t *testing.T) {
+	tooLarge := []byte{0x7f, 0xff, 0xff, 0xff, 'x'} // a length beyond codec.DefaultMaxFrame
+	for name, addr := range map[string]string{"net": startNet(t, codec.Default()), "gnet": startGnet(t)} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(tooLarge); err != nil {
+			t.Fatal(err)
+		}
+		var ne net.Error
+		if n, err := c.Read(make([]byte, 1)); err == nil || errors.As(err, &ne) && ne.Timeout() {
+			t.Errorf("%s: Read after an oversized frame = %d, %v; want the connection closed", name, n, err)
+		}
+		_ = c.Close()
+	}
+}
+
+func TestServeNetStopsOnListenerClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ServeNet(ln, codec.Default()) }()
+	stream := frames(t, codec.Default(), []byte("ping"))
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(stream); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, make([]byte, len(stream))); err != nil { // the connection is being served
+		t.Fatal(err)
+	}
+	_ = ln.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ServeNet after its listener closed = %v; want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeNet did not return after its listener closed")
+	}
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("Read on a connection of a stopped ServeNet = %v; want EOF", err)
+	}
+}
+
+func TestServeGnetAddr(t *testing.T) {
+	s, err := ServeGnet("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	a, ok := s.Addr().(*net.TCPAddr)
+	if !ok || a.Port == 0 || !a.IP.IsLoopback() {
+		t.Errorf("Addr() = %v; want a loopback address with the port picked", s.Addr())
+	}
+	if _, err := ServeGnet("192.0.2.1:0", 1); err == nil { // not an address of this host
+		t.Error("ServeGnet on a foreign address = nil error; want one")
+	}
+}

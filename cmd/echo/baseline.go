@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/netsys-go/netsys/bench"
+	"github.com/netsys-go/netsys/codec"
+)
+
+func init() {
+	register("baseline", command{
+		summary: "run a baseline echo server: the net package or bare gnet (for compare)",
+		run:     runBaseline,
+		hidden:  true,
+	})
+}
+
+// runBaseline is `echo baseline`: the net-package baseline or the bare gnet
+// echo, in the default wire format, until SIGINT or SIGTERM. Its first line
+// on stdout is "listening <addr>".
+func runBaseline(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kind := fs.String("kind", "net", "server: net (goroutine per connection) or gnet (bare gnet echo)")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address; port 0 picks a free port")
+	loops := fs.Int("loops", 0, "gnet: event loops (0 = one per CPU)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch *kind {
+	case "net":
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+		done := make(chan error, 1)
+		go func() { done <- bench.ServeNet(ln, codec.Default()) }()
+		select {
+		case <-ctx.Done():
+			_ = ln.Close()
+			return <-done
+		case err := <-done:
+			return err
+		}
+	case "gnet":
+		srv, err := bench.ServeGnet(*addr, *loops)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "listening %s\n", srv.Addr())
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Stop(sctx)
+	default:
+		return fmt.Errorf("-kind %q: want net or gnet", *kind)
+	}
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/netsys-go/netsys/bench"
+)
+
+// TestMain lets the test binary stand in for the echo binary: compare starts
+// its servers and load generator as children of os.Executable(), which in a
+// test is this binary, so with NETSYS_ECHO_MAIN=1 it runs the command line
+// instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("NETSYS_ECHO_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func TestCompare(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and load generators as child processes")
+	}
+	t.Setenv("NETSYS_ECHO_MAIN", "1")
+	dir := t.TempDir()
+	jsonPath, svgPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.svg")
+	var stdout, stderr bytes.Buffer
+	err := runCompare([]string{"-quick", "-scenario", "^closed-100c-64B$", "-servers", "net,gnet",
+		"-warmup", "100ms", "-duration", "300ms", "-json", jsonPath, "-svg", svgPath}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
+	}
+	for _, row := range []string{"closed-100c-64B  net ", "closed-100c-64B  gnet "} {
+		if !strings.Contains(stdout.String(), row) {
+			t.Errorf("compare table lacks a row %q:\n%s", row, stdout.String())
+		}
+	}
+
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var servers []string
+	for _, r := range rep.Runs {
+		servers = append(servers, r.Server)
+		if r.Load.Messages == 0 || r.Load.Errors != 0 {
+			t.Errorf("%s: %d messages, %d errors; want messages and no errors", r.Server, r.Load.Messages, r.Load.Errors)
+		}
+		// A server echoing flat out for 300 ms uses some CPU: at least a
+		// clock tick.
+		if r.ServerCPU <= 0 || r.PeakRSS <= 0 || r.LoadRSS < r.IdleRSS || r.IdleRSS <= 0 {
+			t.Errorf("%s: server CPU %v s, RSS idle %d, under load %d, peak %d; want CPU time and memory",
+				r.Server, r.ServerCPU, r.IdleRSS, r.LoadRSS, r.PeakRSS)
+		}
+	}
+	if want := []string{"net", "gnet"}; !reflect.DeepEqual(servers, want) {
+		t.Errorf("report runs against %q; want %q", servers, want)
+	}
+	if svg, err := os.ReadFile(svgPath); err != nil || !bytes.HasPrefix(svg, []byte("<?xml")) {
+		t.Errorf("compare -svg wrote %d bytes, %v; want an SVG file", len(svg), err)
+	}
+}
+
+func TestCompareFlags(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // in the error
+	}{
+		{args: []string{"-scenario", "no such scenario"}, want: "no scenario matches"},
+		{args: []string{"-scenario", "("}, want: "-scenario"},
+		{args: []string{"-servers", "net,apache"}, want: `unknown server "apache"`},
+	}
+	for _, tt := range tests {
+		err := runCompare(tt.args, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("compare %q = %v; want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+func TestLineWriter(t *testing.T) {
+	var lines []string
+	w := &lineWriter{fn: func(l string) { lines = append(lines, l) }}
+	for _, piece := range []string{"conn", "ect 1\rwarm", "up 2   \r\n", "\rmeasure 3\ngc 1 @0.1s", "\n"} {
+		if _, err := w.Write([]byte(piece)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"connect 1", "warmup 2", "measure 3", "gc 1 @0.1s"}
+	if !reflect.DeepEqual(lines, want) {
+		t.Errorf("lineWriter lines = %q; want %q", lines, want)
+	}
+}

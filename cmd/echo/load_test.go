@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/netsys-go/netsys/bench"
+	"github.com/netsys-go/netsys/codec"
+)
+
+// startNetBaseline runs the net baseline in-process until the test ends and
+// returns its address.
+func startNetBaseline(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- bench.ServeNet(ln, codec.Default()) }()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+func TestLoadCommand(t *testing.T) {
+	addr := startNetBaseline(t)
+	args := []string{"-addr", addr, "-conns", "3", "-size", "100", "-inflight", "2", "-warmup", "50ms", "-duration", "200ms", "-name", "t"}
+
+	var stdout, stderr bytes.Buffer
+	if err := runLoad(append(args, "-json"), &stdout, &stderr); err != nil {
+		t.Fatalf("load -json: %v\n%s", err, stderr.String())
+	}
+	var res bench.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("load -json printed %q: %v", stdout.String(), err)
+	}
+	if res.Name != "t" || res.Conns != 3 || res.Payload != 100 || res.InFlight != 2 || res.Messages == 0 || res.Errors != 0 {
+		t.Errorf("load -json = %+v; want name t, 3 conns, 100 B, 2 in flight, messages and no errors", res)
+	}
+	for _, phase := range []bench.Phase{bench.PhaseConnect, bench.PhaseMeasure, bench.PhaseDone} {
+		if !strings.Contains(stderr.String(), "\r"+string(phase)) {
+			t.Errorf("load status on stderr %q lacks a %q line", stderr.String(), phase)
+		}
+	}
+
+	stdout.Reset()
+	if err := runLoad(args, &stdout, &stderr); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	for _, want := range []string{"t: 3 conns, 100 B payload", "messages", "latency µs"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("load printed %q; want it to contain %q", stdout.String(), want)
+		}
+	}
+
+	if err := runLoad([]string{"-addr", addr, "-conns", "-1"}, &stdout, &stderr); err == nil {
+		t.Error("load -conns -1 = nil error; want one")
+	}
+}
