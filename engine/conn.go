@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
@@ -28,7 +29,8 @@ type conn struct {
 	t     *transport       // fixed at open
 	shard *metrics.Shard   // this loop's metrics shard: written only on the loop
 
-	need int // owned by the loop: bytes the partial frame at the head needs, 0 if unknown
+	need   int          // owned by the loop: bytes the partial frame at the head needs, 0 if unknown
+	unsent atomic.Int64 // gnet's unsent bytes for this conn as the loop last saw them
 
 	wmu sync.Mutex // guards in
 	in  inbox      // jobs waiting for a worker (WithWorkers only)
@@ -151,6 +153,14 @@ func (c *conn) endTraffic() bool {
 		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
 	}
 	return true
+}
+
+// hasUnsent reports whether c has bytes queued in the engine, or had bytes
+// unsent in gnet when its loop last looked.
+func (c *conn) hasUnsent() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pending != nil || c.unsent.Load() > 0
 }
 
 // takePending stops all sending and returns what is still queued; the caller

@@ -28,4 +28,31 @@ var (
 	ErrQueueOverflow = errors.New("engine: worker queue overflow")
 	// ErrHandlerPanic: a handler panicked while handling this session's message.
 	ErrHandlerPanic = errors.New("engine: handler panicked")
+
+	// Client and Pool errors.
+
+	// ErrNotConnected is returned by a client's Send and Request while it has no
+	// connection (and, for Send, no send queue; see WithSendQueue).
+	ErrNotConnected = errors.New("engine: not connected")
+	// ErrQueueFull is returned by a disconnected client's Send when its send
+	// queue holds WithSendQueue messages already.
+	ErrQueueFull = errors.New("engine: send queue full")
+	// ErrClientClosed: the client was closed. OnDisconnect sees it when
+	// Client.Close (or Pool.Close) ends a connection; sends after Close fail with it.
+	ErrClientClosed = errors.New("engine: client closed")
+	// ErrGaveUp: the client stopped reconnecting after Reconnect.MaxAttempts
+	// attempts. OnGiveUp receives it, and sends after it fail with it.
+	ErrGaveUp = errors.New("engine: gave up reconnecting")
+	// ErrSendsDropped reports messages that were queued while disconnected and
+	// will never be written, because the client gave up or was closed. The
+	// error text gives their number.
+	ErrSendsDropped = errors.New("engine: queued sends dropped")
+	// ErrPoolClosed is returned by Pool.Get and Pool.Request after Pool.Close.
+	ErrPoolClosed = errors.New("engine: pool closed")
+	// ErrPoolExhausted is returned by Pool.Get when no client became free and
+	// connected before its context or the pool timeout ended.
+	ErrPoolExhausted = errors.New("engine: no free client in the pool")
+	// ErrPooledClient is returned by Close on a client that belongs to a Pool:
+	// close the Pool instead.
+	ErrPooledClient = errors.New("engine: client belongs to a pool")
 )

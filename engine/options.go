@@ -15,6 +15,8 @@ const (
 	DefaultMaxFrameSize   = codec.DefaultMaxFrame // 4 MiB
 	DefaultWriteHighWater = 8 << 20               // 8 MiB of unsent bytes per session
 	DefaultMaxConns       = 100_000
+	DefaultLinger         = time.Second
+	DefaultConnectTimeout = 10 * time.Second
 )
 
 // Option configures a Server or a Client. Options that only make sense on one
@@ -39,6 +41,12 @@ type options struct {
 	workers        int
 	workerQueue    int
 	workerOverflow Overflow
+	linger         time.Duration
+	handler        Handler       // client only
+	connectTimeout time.Duration // client only
+	reconnect      *Reconnect    // client only; nil: no reconnecting
+	sendQueue      int           // client only
+	poolTimeout    time.Duration // pool only
 }
 
 func buildOptions(opts []Option) (options, error) {
@@ -65,11 +73,17 @@ func buildOptions(opts []Option) (options, error) {
 	if o.loops <= 0 {
 		o.loops = runtime.GOMAXPROCS(0)
 	}
+	if o.linger <= 0 {
+		o.linger = DefaultLinger
+	}
 	if o.workerQueue <= 0 {
 		o.workerQueue = DefaultWorkerQueue
 	}
 	if o.logger == nil {
 		o.logger = slog.Default()
+	}
+	if o.connectTimeout <= 0 {
+		o.connectTimeout = DefaultConnectTimeout
 	}
 	return o, nil
 }
@@ -99,7 +113,16 @@ func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idleT
 // stalled reader cannot grow memory without bound. Default 8 MiB.
 func WithWriteHighWater(n int) Option { return func(o *options) { o.writeHighWater = n } }
 
-// WithLoops sets the number of event loops. Default GOMAXPROCS.
+// WithLinger bounds how long a closing session's loop keeps writing what the
+// session still has queued to a peer that is reading it (after a half-close,
+// an application Close, an idle timeout or a codec error). The loop gives up
+// sooner, after 10 ms without progress, so a peer that stops reading costs
+// little; slow consumers, resets and Stop (which drains first) never linger.
+// Default 1 s.
+func WithLinger(d time.Duration) Option { return func(o *options) { o.linger = d } }
+
+// WithLoops sets the number of event loops. Default GOMAXPROCS. A Client
+// made by Dial always has one loop; a Pool has at most one per client.
 func WithLoops(n int) Option { return func(o *options) { o.loops = n } }
 
 // WithNoDelay sets TCP_NODELAY on every connection. Default true.
@@ -119,14 +142,49 @@ func WithSocketBuffers(recv, send int) Option {
 func WithReusePort(on bool) Option { return func(o *options) { o.reusePort = on } }
 
 // WithMonitor records this server's or client's metrics into m, which may be
-// shared by several servers and clients. Default: a private monitor, see
-// Server.Monitor.
+// shared by several servers and clients. Sources with the same kind and name
+// add up to one entry, so give each its own WithName to tell them apart.
+// Default: a private monitor, see Server.Monitor and Client.Monitor.
 func WithMonitor(m *metrics.Monitor) Option { return func(o *options) { o.monitor = m } }
 
 // WithName names the server or client in metrics and logs. Default "server" or
-// "client".
+// "client"; the clients of a Pool are named after it, "client/0", "client/1"...
 func WithName(name string) Option { return func(o *options) { o.name = name } }
 
 // WithLogger sets the structured logger for lifecycle events, rejected peers and
 // handler panics. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithHandler sets the handler of a Client's (or a Pool's clients') events.
+// Messages that answer a Request do not reach it. If it also implements
+// ReconnectHandler, it hears of reconnect attempts. Default nil: events are
+// discarded. Client only: a Server takes its handler in NewServer.
+func WithHandler(h Handler) Option { return func(o *options) { o.handler = h } }
+
+// WithConnectTimeout bounds each connection attempt of a client, on top of the
+// context given to Dial or NewPool. Default DefaultConnectTimeout (10 s).
+// Client only.
+func WithConnectTimeout(d time.Duration) Option { return func(o *options) { o.connectTimeout = d } }
+
+// WithReconnect makes a client reconnect by itself, with exponential backoff,
+// when an established connection is lost (see Reconnect). Default: off, and a
+// lost connection leaves the client disconnected. A Pool always reconnects;
+// this option sets its backoff. Client only.
+func WithReconnect(r Reconnect) Option {
+	r = r.withDefaults()
+	return func(o *options) {
+		rc := r // each client its own copy: an Option may be used many times
+		o.reconnect = &rc
+	}
+}
+
+// WithSendQueue lets a reconnecting client queue up to n messages sent while
+// it is disconnected; they are written in order once it reconnects. A send
+// over the bound fails with ErrQueueFull. Default 0: sends while disconnected
+// fail with ErrNotConnected. It applies only with WithReconnect. Client only.
+func WithSendQueue(n int) Option { return func(o *options) { o.sendQueue = n } }
+
+// WithPoolTimeout bounds how long Pool.Get (and Pool.Request) waits for a free
+// client, on top of its context. Default 0: as long as the context allows.
+// Pool only.
+func WithPoolTimeout(d time.Duration) Option { return func(o *options) { o.poolTimeout = d } }

@@ -129,9 +129,11 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// Stop stops accepting, flushes what is queued for every session, closes each
-// with ErrServerStopping (OnDisconnect sees it) and returns when the engine has
-// ended, or with ctx's error when ctx ends first.
+// Stop stops accepting and decoding, refuses further sends (session.ErrClosed),
+// writes everything sends had queued to the peers' sockets (until ctx ends),
+// closes every session with ErrServerStopping (OnDisconnect sees it), waits for
+// running handlers (WithWorkers) and returns when the engine has ended, or
+// with ctx's error when ctx ends first.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.running || s.addr == nil {
@@ -144,10 +146,47 @@ func (s *Server) Stop(ctx context.Context) error {
 		return s.wait(ctx, done) // a Stop is already under way
 	}
 	close(sweep)
+	s.drain(ctx)
 	// gnet's Stop polls for the end every 500 ms; the end of Run tells sooner,
 	// so wait for that and let Stop's poll finish on its own.
 	go func() { _ = eng.Stop(context.Background()) }()
 	return s.wait(ctx, done)
+}
+
+// drain waits, until ctx ends, for every session's queued and unsent bytes to
+// reach its peer's socket. From now on sessions accept no more sends and new
+// input is no longer decoded (see decode), so exactly what Send accepted before
+// Stop goes out. gnet's own close would cut off whatever does not fit in the
+// socket buffers.
+func (s *Server) drain(ctx context.Context) {
+	s.t.reg.Range(func(x *session.Session) bool {
+		if c, ok := x.Writer().(*conn); ok {
+			c.mu.Lock()
+			c.closing = true
+			c.mu.Unlock()
+		}
+		return true
+	})
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		busy := false
+		s.t.reg.Range(func(x *session.Session) bool {
+			if c, ok := x.Writer().(*conn); ok && c.hasUnsent() {
+				busy = true
+				_ = c.gc.Wake(nil) // OnTraffic flushes and reads gnet's unsent count
+			}
+			return true
+		})
+		if !busy {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func (s *Server) wait(ctx context.Context, done chan struct{}) error {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/metrics"
@@ -23,6 +24,7 @@ import (
 type transport struct {
 	o     options
 	h     Handler
+	kind  metrics.Kind
 	reg   *session.Registry
 	src   *metrics.Source
 	sizer codec.Sizer // o.codec as a Sizer, or nil
@@ -47,6 +49,7 @@ func newTransport(o options, h Handler, kind metrics.Kind, name string) *transpo
 	t := &transport{
 		o:      o,
 		h:      h,
+		kind:   kind,
 		reg:    session.NewRegistry(),
 		src:    o.monitor.Source(kind, name, o.loops),
 		shards: make(map[gnet.EventLoop]*metrics.Shard, o.loops),
@@ -135,7 +138,9 @@ func (t *transport) traffic(gc gnet.Conn) gnet.Action {
 	if !c.endTraffic() {
 		return gnet.None // the write failed and gnet has closed the connection
 	}
-	if msgs > 0 {
+	c.unsent.Store(int64(gc.OutboundBuffered()))
+	if msgs > 0 && t.kind == metrics.KindServer {
+		// A client's latencies are request round trips, recorded by Client.
 		c.shard.Latency(time.Since(start), msgs)
 	}
 	if c.s.State() >= session.StateClosing {
@@ -150,8 +155,8 @@ func (t *transport) traffic(gc gnet.Conn) gnet.Action {
 func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 	gc := c.gc
 	buffered := gc.InboundBuffered()
-	if buffered == 0 || buffered < c.need {
-		return start, 0
+	if buffered == 0 || buffered < c.need || t.stopping.Load() {
+		return start, 0 // when stopping, only what is already queued goes out
 	}
 	if t.workers != nil && c.paused() {
 		// The session's worker queue is full: leave the input in gnet's
@@ -269,6 +274,9 @@ func (t *transport) closed(gc gnet.Conn, err error) {
 	if reason == nil {
 		reason = t.reasonFor(err)
 	}
+	if lingers(reason) {
+		t.linger(gc)
+	}
 	c.s.SetState(session.StateClosing)
 	t.reg.Unregister(c.s)
 	t.active.Add(-1)
@@ -295,4 +303,54 @@ func (t *transport) reasonFor(err error) error {
 		t.src.Error(metrics.ErrWrite)
 	}
 	return fmt.Errorf("%w: %w", ErrPeerClosed, err)
+}
+
+// lingers reports whether a session closed for reason may still have a
+// reader for what it has queued.
+func lingers(reason error) bool {
+	switch {
+	case errors.Is(reason, ErrSlowConsumer), errors.Is(reason, ErrServerStopping):
+		return false // not reading, or already drained by Stop
+	case errors.Is(reason, ErrPeerClosed):
+		// A bare ErrPeerClosed is a clean end of input (the peer may have
+		// only half-closed); a wrapped one is a reset or a socket error.
+		return reason == ErrPeerClosed
+	}
+	return true
+}
+
+// lingerStep is how long a closing session may go without the peer taking
+// any of its unsent bytes before the loop gives up on them.
+const lingerStep = 10 * time.Millisecond
+
+// linger keeps writing gc's unsent bytes while the peer takes them, for at
+// most the configured linger, before gnet closes the fd. gnet's own flush at
+// close stops at the first full socket buffer, which would cut off replies to
+// a peer that half-closed after a burst of requests. It runs on the loop,
+// inside OnClose.
+func (t *transport) linger(gc gnet.Conn) {
+	left := gc.OutboundBuffered()
+	if left == 0 {
+		return
+	}
+	deadline := time.Now().Add(t.o.linger)
+	fds := []unix.PollFd{{Fd: int32(gc.Fd()), Events: unix.POLLOUT}}
+	for left > 0 {
+		wait := min(lingerStep, time.Until(deadline))
+		if wait <= 0 {
+			return
+		}
+		fds[0].Revents = 0
+		n, err := unix.Poll(fds, int(wait.Milliseconds()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 || fds[0].Revents&(unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) != 0 {
+			return // no progress within a step, or the socket is gone
+		}
+		if err := gc.Flush(); err != nil {
+			return
+		}
+		left = gc.OutboundBuffered()
+	}
 }

@@ -1,0 +1,527 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/metrics"
+	"github.com/netsys-go/netsys/session"
+)
+
+// Client is a framed TCP connection to a server, run by a gnet client event
+// loop with the same transport as the Server: the same codec options, batched
+// writes, write high-water mark, metrics (as metrics.KindClient) and
+// disconnect reasons. Make one with Dial, or take one from a Pool.
+//
+// Every method is safe from any goroutine. Handler callbacks (WithHandler) run
+// on the client's event loop and must not block, so they must not call
+// Request; ReconnectHandler callbacks run on the reconnect goroutine. Close
+// waits for the event loop to stop and must not be called from a Handler
+// callback.
+type Client struct {
+	t      *transport
+	h      Handler // the user's handler; never nil
+	loops  *clientLoops
+	owned  bool       // Close stops loops; false in a Pool, which owns them
+	pool   *Pool      // nil unless the client belongs to a Pool
+	addr   string     // host:port
+	rc     *Reconnect // nil: no reconnecting
+	ctx    context.Context
+	cancel context.CancelFunc // ends ctx on Close or give-up: stops reconnect waits and dials
+
+	mu      sync.Mutex
+	s       *session.Session // guarded by mu: the current session, nil while disconnected
+	shard   *metrics.Shard   // guarded by mu: the metrics shard of the current connection's loop
+	queue   [][]byte         // guarded by mu: framed messages sent while disconnected
+	pending fifo             // guarded by mu: requests waiting for their reply, in send order
+	closed  bool             // guarded by mu: Close was called
+	dead    error            // guarded by mu: why sends fail for good (closed, gave up); nil while usable
+	leased  bool             // guarded by Pool.mu: handed out by Pool.Get
+}
+
+// Dial connects to addr ("127.0.0.1:9000" or "tcp://[::1]:9000") and returns
+// a connected Client. It honours ctx and the connect timeout
+// (WithConnectTimeout). Errors say what failed and wrap the cause: a refused
+// connection matches syscall.ECONNREFUSED, a timeout context.DeadlineExceeded,
+// an unusable address ErrBadAddress.
+//
+// Dial tries once. WithReconnect applies to connections lost afterwards.
+func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	hostPort, err := dialAddr(addr)
+	if err != nil {
+		return nil, err
+	}
+	o, err := buildOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	o.loops = 1
+	l, err := startLoops(o)
+	if err != nil {
+		return nil, err
+	}
+	cl := newClient(hostPort, o, l, "client")
+	cl.owned = true
+	if err := cl.connect(ctx); err != nil {
+		_ = cl.close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// dialAddr turns "host:port" or "tcp://host:port" into "host:port".
+func dialAddr(addr string) (string, error) {
+	proto, err := protoAddr(addr)
+	if err != nil {
+		return "", err
+	}
+	return proto[len("tcp://"):], nil
+}
+
+func newClient(hostPort string, o options, l *clientLoops, name string) *Client {
+	cl := &Client{h: o.handler, loops: l, addr: hostPort, rc: o.reconnect}
+	if cl.h == nil {
+		cl.h = HandlerFuncs{}
+	}
+	cl.ctx, cl.cancel = context.WithCancel(context.Background())
+	cl.t = newTransport(o, hooks{cl}, metrics.KindClient, name)
+	return cl
+}
+
+// connect dials and hands the connection to the event loop. It returns once
+// OnConnect has run.
+func (cl *Client) connect(ctx context.Context) error {
+	o := &cl.t.o
+	dctx, cancel := context.WithTimeout(ctx, o.connectTimeout)
+	defer cancel()
+	d := net.Dialer{KeepAlive: -1} // WithKeepAlive's default: the system's
+	if o.keepAlive > 0 {
+		d.KeepAlive = o.keepAlive
+	}
+	nc, err := d.DialContext(dctx, "tcp", cl.addr)
+	if err != nil {
+		cl.t.src.ConnFailed()
+		cl.t.src.Error(metrics.ErrConnect)
+		return dialError(cl.addr, err)
+	}
+	if err := cl.loops.enroll(nc, cl); err != nil {
+		return err
+	}
+	if cl.ctx.Err() != nil {
+		return ErrClientClosed // closed while connecting: the connection was refused at open
+	}
+	return nil
+}
+
+// dialError says what failed in a dial, wrapping the cause.
+func dialError(addr string, err error) error {
+	var ae *net.AddrError
+	var de *net.DNSError
+	switch {
+	case errors.As(err, &ae), errors.As(err, &de) && de.IsNotFound:
+		return fmt.Errorf("%w: %q: %w", ErrBadAddress, addr, err)
+	case errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded):
+		// net reports a timeout as os.ErrDeadlineExceeded or as the
+		// context's error, depending on which timer fires first.
+		return fmt.Errorf("engine: %w (%w)", err, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("engine: %w", err)
+}
+
+// Send frames payload with the codec and queues it for writing, batched like
+// a session's sends. The payload may be reused as soon as Send returns.
+// While the client is disconnected, Send queues the message if WithSendQueue
+// allows (ErrQueueFull past the bound) and fails with ErrNotConnected if not.
+// After Close it fails with ErrClientClosed.
+func (cl *Client) Send(payload []byte) error { return cl.send(payload, true) }
+
+// SendRaw queues b for writing as is, without framing, like Send otherwise.
+func (cl *Client) SendRaw(b []byte) error { return cl.send(b, false) }
+
+func (cl *Client) send(p []byte, frame bool) error {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.dead != nil {
+		return cl.dead
+	}
+	if cl.s != nil {
+		var err error
+		if frame {
+			err = cl.s.Send(p)
+		} else {
+			err = cl.s.SendRaw(p)
+		}
+		if !errors.Is(err, session.ErrClosed) {
+			return err
+		}
+		// The connection is closing: the message waits for the next one.
+	}
+	return cl.enqueue(p, frame)
+}
+
+// enqueue keeps a message sent while disconnected, framed, for the next
+// connection. Called with mu held.
+func (cl *Client) enqueue(p []byte, frame bool) error {
+	limit := cl.t.o.sendQueue
+	if cl.rc == nil || limit <= 0 {
+		return ErrNotConnected
+	}
+	if len(cl.queue) >= limit {
+		return fmt.Errorf("%w: %d messages waiting for the connection", ErrQueueFull, len(cl.queue))
+	}
+	if !frame {
+		cl.queue = append(cl.queue, bytes.Clone(p))
+		return nil
+	}
+	if len(p) > cl.t.o.maxFrame {
+		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(p), cl.t.o.maxFrame)
+	}
+	b, err := cl.t.o.codec.Append(nil, p)
+	if err != nil {
+		return err
+	}
+	cl.queue = append(cl.queue, b)
+	return nil
+}
+
+// flushQueue hands the messages queued while disconnected to the new session
+// s, in order. Messages s refuses stay queued for the next connection. Called
+// with mu held, on the loop.
+func (cl *Client) flushQueue(s *session.Session) {
+	for i, b := range cl.queue {
+		// Queued messages are framed already; the session counts their
+		// bytes with the frame header.
+		err := s.SendRaw(b)
+		if err == nil {
+			continue
+		}
+		if errors.Is(err, ErrSlowConsumer) {
+			i++ // this one is in the batch written as the session closes
+		}
+		n := copy(cl.queue, cl.queue[i:])
+		clear(cl.queue[n:])
+		cl.queue = cl.queue[:n]
+		return
+	}
+	clear(cl.queue)
+	cl.queue = cl.queue[:0]
+}
+
+// Request sends payload and waits for its reply, for protocols that answer
+// requests in order. It returns the reply, a copy the caller owns, or ctx's
+// error if ctx ends first. A reply that arrives after its request gave up is
+// discarded, and the next request still gets its own reply. Concurrent
+// Requests are fine: replies are matched in the order the requests were
+// sent. While a request is waiting, incoming messages answer requests and do
+// not reach the handler's OnMessage.
+//
+// Request fails with ErrNotConnected while the client is disconnected, and
+// with the disconnect reason (ErrPeerClosed, ErrClientClosed, ...) if the
+// connection is lost before the reply comes. It must not be called from a
+// Handler callback.
+func (cl *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := requests.Get().(*request)
+	cl.mu.Lock()
+	err := cl.dead
+	switch {
+	case err != nil:
+	case cl.s == nil:
+		err = ErrNotConnected
+	default:
+		r.start = time.Now()
+		// Send and enqueue under one lock: the FIFO's order is the wire's.
+		if err = cl.s.Send(payload); err == nil {
+			cl.pending.push(r)
+		} else if errors.Is(err, session.ErrClosed) {
+			err = ErrNotConnected
+		}
+	}
+	cl.mu.Unlock()
+	if err != nil {
+		requests.Put(r)
+		return nil, err
+	}
+
+	select {
+	case rep := <-r.done:
+		requests.Put(r)
+		return rep.msg, rep.err
+	case <-ctx.Done():
+	}
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	select {
+	case rep := <-r.done: // answered as ctx ended
+		requests.Put(r)
+		return rep.msg, rep.err
+	default:
+		r.abandoned = true // stays in the FIFO: the loop drops its reply
+		return nil, ctx.Err()
+	}
+}
+
+// request is a Request waiting for its reply.
+type request struct {
+	start     time.Time  // when it was sent; set under Client.mu before it is queued
+	done      chan reply // capacity 1: receives the reply or the error, once
+	abandoned bool       // guarded by Client.mu: the caller stopped waiting
+}
+
+type reply struct {
+	msg []byte
+	err error
+}
+
+// requests recycles the requests that got their answer; abandoned ones are
+// left to the garbage collector.
+var requests = sync.Pool{New: func() any { return &request{done: make(chan reply, 1)} }}
+
+// fifo is a queue of requests; the zero value is empty.
+type fifo struct {
+	q    []*request
+	head int // q[head:] are waiting
+}
+
+func (f *fifo) push(r *request) {
+	if f.head > 0 && len(f.q) == cap(f.q) { // reuse the popped front before growing
+		n := copy(f.q, f.q[f.head:])
+		clear(f.q[n:])
+		f.q, f.head = f.q[:n], 0
+	}
+	f.q = append(f.q, r)
+}
+
+func (f *fifo) pop() *request {
+	if f.head == len(f.q) {
+		return nil
+	}
+	r := f.q[f.head]
+	f.q[f.head] = nil
+	f.head++
+	if f.head == len(f.q) {
+		f.q, f.head = f.q[:0], 0
+	}
+	return r
+}
+
+// Session returns the session of the current connection, or nil while the
+// client is disconnected. A reconnect makes a new session.
+func (cl *Client) Session() *session.Session {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.s
+}
+
+// Connected reports whether the client has a connection at the moment.
+func (cl *Client) Connected() bool { return cl.Session() != nil }
+
+// Monitor returns the monitor the client records into (WithMonitor, or its
+// own). A client's latencies are its Request round trips.
+func (cl *Client) Monitor() *metrics.Monitor { return cl.t.o.monitor }
+
+// Close closes the client for good: it stops reconnecting, closes the
+// connection (OnDisconnect sees ErrClientClosed, pending Requests fail with
+// it), stops the event loop and returns once OnDisconnect has run. Messages
+// still queued from a disconnected period are discarded: Close then returns
+// an error wrapping ErrSendsDropped that says how many. Later calls return
+// nil. Close on a client of a Pool returns ErrPooledClient and does nothing.
+func (cl *Client) Close() error {
+	if cl.pool != nil {
+		return ErrPooledClient
+	}
+	return cl.close()
+}
+
+func (cl *Client) close() error {
+	cl.mu.Lock()
+	if cl.closed {
+		cl.mu.Unlock()
+		return nil
+	}
+	cl.closed = true
+	if cl.dead == nil {
+		cl.dead = ErrClientClosed
+	}
+	dropped := len(cl.queue)
+	cl.queue = nil
+	s := cl.s
+	cl.mu.Unlock()
+	cl.cancel()
+	if s != nil {
+		s.Close(ErrClientClosed)
+	}
+	if cl.owned {
+		cl.loops.stop()
+	}
+	if dropped > 0 {
+		return fmt.Errorf("%w: %d", ErrSendsDropped, dropped)
+	}
+	return nil
+}
+
+// hooks is the handler of a client's transport: it matches replies to
+// requests, flushes the send queue on connect, starts reconnecting on a loss,
+// and passes everything else to the user's handler. Its methods run on the
+// loop.
+type hooks struct{ cl *Client }
+
+func (h hooks) OnConnect(s *session.Session) {
+	cl := h.cl
+	cl.mu.Lock()
+	if cl.closed {
+		cl.mu.Unlock()
+		s.Close(ErrClientClosed) // Close came first: never announced
+		return
+	}
+	cl.s = s
+	cl.flushQueue(s)
+	cl.mu.Unlock()
+	if cl.pool != nil {
+		cl.pool.available()
+	}
+	cl.h.OnConnect(s)
+}
+
+func (h hooks) OnMessage(s *session.Session, msg []byte) {
+	cl := h.cl
+	cl.mu.Lock()
+	if s != cl.s {
+		cl.mu.Unlock()
+		return // a connection Close refused
+	}
+	if r := cl.pending.pop(); r != nil {
+		cl.shard.Latency(time.Since(r.start), 1)
+		if !r.abandoned {
+			r.done <- reply{msg: bytes.Clone(msg)}
+		}
+		cl.mu.Unlock()
+		return
+	}
+	cl.mu.Unlock()
+	cl.h.OnMessage(s, msg)
+}
+
+func (h hooks) OnDisconnect(s *session.Session, reason error) {
+	cl := h.cl
+	cl.mu.Lock()
+	if s != cl.s {
+		cl.mu.Unlock()
+		return
+	}
+	cl.s = nil
+	for r := cl.pending.pop(); r != nil; r = cl.pending.pop() {
+		if !r.abandoned {
+			r.done <- reply{err: reason}
+		}
+	}
+	retry := cl.rc != nil && cl.dead == nil
+	cl.mu.Unlock()
+	if retry {
+		// After the handler has heard of the loss, even if it panics.
+		defer func() { go cl.reconnect(reason) }()
+	}
+	cl.h.OnDisconnect(s, reason)
+}
+
+// clientLoops are the gnet event loops of one Client, or shared by the
+// clients of a Pool.
+type clientLoops struct {
+	cli     *gnet.Client
+	mu      sync.RWMutex // read-held while a connection is enrolled, write-held to stop
+	stopped bool         // guarded by mu
+}
+
+func startLoops(o options) (*clientLoops, error) {
+	cli, err := gnet.NewClient(&clientEvents{},
+		gnet.WithMulticore(o.loops > 1),
+		gnet.WithNumEventLoop(o.loops),
+		gnet.WithLogger(gnetLogger{o.logger}),
+	)
+	if err == nil {
+		err = cli.Start()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: start client event loops: %w", err)
+	}
+	return &clientLoops{cli: cli}, nil
+}
+
+// enroll hands nc to an event loop for cl and returns once cl's OnConnect has
+// run. It takes ownership of nc.
+func (l *clientLoops) enroll(nc net.Conn, cl *Client) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.stopped {
+		_ = nc.Close()
+		return ErrClientClosed
+	}
+	if _, err := l.cli.EnrollContext(nc, cl); err != nil {
+		return fmt.Errorf("engine: hand connection to the event loop: %w", err)
+	}
+	return nil
+}
+
+// stop closes the remaining connections (OnDisconnect runs for each) and ends
+// the loops. After a stop no connection is enrolled: gnet must not be asked
+// to register one with a closed poller.
+func (l *clientLoops) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return
+	}
+	l.stopped = true
+	_ = l.cli.Stop() // errors are the loops' exit errors, logged by gnet
+}
+
+// clientEvents is the gnet.EventHandler of client loops. A connection's
+// context is its *Client until open, then its *conn, whose transport is the
+// client's: that is how loops shared by a Pool find each connection's client.
+type clientEvents struct{ gnet.BuiltinEventEngine }
+
+func (*clientEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	cl, _ := gc.Context().(*Client)
+	if cl == nil || !cl.opening(gc) || cl.t.open(gc) == nil {
+		return nil, gnet.Close
+	}
+	return nil, gnet.None
+}
+
+func (*clientEvents) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, _ := gc.Context().(*conn)
+	if c == nil {
+		return gnet.Close
+	}
+	return c.t.traffic(gc)
+}
+
+func (*clientEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
+	if c, _ := gc.Context().(*conn); c != nil {
+		c.t.closed(gc, err)
+	}
+	return gnet.None
+}
+
+// opening records the loop shard of a new connection, or reports false if the
+// client is closed.
+func (cl *Client) opening(gc gnet.Conn) bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.closed {
+		return false
+	}
+	cl.shard = cl.t.shardFor(gc)
+	return true
+}
