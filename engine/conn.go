@@ -85,7 +85,6 @@ func (c *conn) queue(p []byte, frame bool) error {
 	}
 	c.mu.Unlock()
 
-	c.s.CountOut(len(p))
 	if over {
 		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
 		return ErrSlowConsumer
@@ -142,6 +141,7 @@ func (c *conn) endTraffic() bool {
 		return true
 	}
 	c.shard.MessagesOut(msgs, bytes)
+	c.s.CountOut(msgs, bytes)
 	// A failed Write closes the connection inside Write: OnClose has run when
 	// it returns, and the conn must not be used again.
 	_, err := c.gc.Write(b.B)

@@ -169,7 +169,7 @@ func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 	}
 	start = time.Now()
 	buf, _ := gc.Peek(-1) // valid until Discard: every use of it ends below
-	off := 0
+	off, inBytes := 0, 0
 	var ferr error
 	queueFull := false
 	for off < len(buf) && c.s.State() == session.StateConnected {
@@ -183,8 +183,7 @@ func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 		}
 		off += n
 		msgs++
-		c.s.CountIn(len(payload))
-		c.shard.MessageIn(len(payload))
+		inBytes += len(payload)
 		if t.workers == nil {
 			t.deliver(c, payload)
 			continue
@@ -211,6 +210,8 @@ func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 		_, _ = gc.Discard(off) // never Discard(0): gnet reads n <= 0 as "everything"
 	}
 	if msgs > 0 {
+		c.s.CountIn(msgs, inBytes)
+		c.shard.MessagesIn(msgs, inBytes)
 		c.s.Touch(start.UnixNano())
 	}
 	if ferr != nil {
@@ -268,6 +269,7 @@ func (t *transport) closed(gc gnet.Conn, err error) {
 	b, msgs, bytes, reason := c.takePending()
 	if b != nil {
 		c.shard.MessagesOut(msgs, bytes)
+		c.s.CountOut(msgs, bytes)
 		_, _ = gc.Write(b.B)
 		pool.PutBatch(b)
 	}

@@ -266,6 +266,12 @@ func (sh *Shard) MessageOut(bytes int) {
 	sh.bytesOut.Add(uint64(max(bytes, 0)))
 }
 
+// MessagesIn counts msgs received messages totalling bytes, decoded as one batch.
+func (sh *Shard) MessagesIn(msgs, bytes int) {
+	sh.msgsIn.Add(uint64(max(msgs, 0)))
+	sh.bytesIn.Add(uint64(max(bytes, 0)))
+}
+
 // MessagesOut counts msgs sent messages totalling bytes, written as one batch.
 func (sh *Shard) MessagesOut(msgs, bytes int) {
 	sh.msgsOut.Add(uint64(max(msgs, 0)))

@@ -67,6 +67,8 @@ func TestCountersExact(t *testing.T) {
 	cl.Shard(0).MessageOut(-3) // a negative size counts the message, not the bytes
 	cl.Shard(0).MessagesOut(3, 30)
 	cl.Shard(0).MessagesOut(-1, -1) // counts nothing
+	cl.Shard(0).MessagesIn(4, 40)
+	cl.Shard(0).MessagesIn(-1, -1) // counts nothing
 	for range 5 {
 		srv.ConnOpened()
 	}
@@ -101,13 +103,13 @@ func TestCountersExact(t *testing.T) {
 		{name: "server other", got: s.Sources[0].Errors["other"], want: uint64(0)},
 		{name: "client kind", got: s.Sources[1].Kind, want: KindClient},
 		{name: "client connections", got: s.Sources[1].Connections, want: Connections{Total: 1, Active: 1, Failed: 1}},
-		{name: "client messages", got: s.Sources[1].Messages, want: InOut{Out: 5}},
-		{name: "client bytes", got: s.Sources[1].Bytes, want: InOut{Out: 37}},
+		{name: "client messages", got: s.Sources[1].Messages, want: InOut{In: 4, Out: 5}},
+		{name: "client bytes", got: s.Sources[1].Bytes, want: InOut{In: 40, Out: 37}},
 		{name: "client other", got: s.Sources[1].Errors["other"], want: uint64(1)},
 		{name: "client connect", got: s.Sources[1].Errors["connect"], want: uint64(1)},
 		{name: "total connections", got: s.Total.Connections, want: Connections{Total: 6, Active: 4, Rejected: 3, Failed: 1}},
-		{name: "total messages", got: s.Total.Messages, want: InOut{In: n, Out: n + 5}},
-		{name: "total bytes", got: s.Total.Bytes, want: InOut{In: 10 * n, Out: 20*n + 37}},
+		{name: "total messages", got: s.Total.Messages, want: InOut{In: n + 4, Out: n + 5}},
+		{name: "total bytes", got: s.Total.Bytes, want: InOut{In: 10*n + 40, Out: 20*n + 37}},
 		{name: "total write", got: s.Total.Errors["write"], want: uint64(2)},
 		{name: "total other", got: s.Total.Errors["other"], want: uint64(1)},
 		{name: "error kinds", got: len(s.Total.Errors), want: int(numErrorKinds)},
@@ -439,6 +441,7 @@ func TestZeroAllocs(t *testing.T) {
 		{name: "MessageIn", fn: func() { sh.MessageIn(64) }},
 		{name: "MessageOut", fn: func() { sh.MessageOut(64) }},
 		{name: "MessagesOut", fn: func() { sh.MessagesOut(4, 256) }},
+		{name: "MessagesIn", fn: func() { sh.MessagesIn(4, 256) }},
 		{name: "Latency", fn: func() { sh.Latency(1234*time.Microsecond, 1) }},
 		{name: "Latency batch", fn: func() { sh.Latency(time.Millisecond, 16) }},
 		{name: "ConnOpened", fn: src.ConnOpened},

@@ -223,17 +223,17 @@ func (s *Session) SetState(st State) {
 	}
 }
 
-// CountIn is called by the transport for each message received: it adds one
-// message and bytes bytes to the inbound counters.
-func (s *Session) CountIn(bytes int) {
-	s.msgsIn.Add(1)
+// CountIn is called by the transport for messages received: it adds msgs
+// messages totalling bytes payload bytes to the inbound counters.
+func (s *Session) CountIn(msgs, bytes int) {
+	s.msgsIn.Add(uint64(msgs))
 	s.bytesIn.Add(uint64(bytes))
 }
 
-// CountOut is called by the transport for each message sent: it adds one
-// message and bytes bytes to the outbound counters.
-func (s *Session) CountOut(bytes int) {
-	s.msgsOut.Add(1)
+// CountOut is called by the transport for messages handed to the socket: it
+// adds msgs messages totalling bytes payload bytes to the outbound counters.
+func (s *Session) CountOut(msgs, bytes int) {
+	s.msgsOut.Add(uint64(msgs))
 	s.bytesOut.Add(uint64(bytes))
 }
 

@@ -224,9 +224,9 @@ func TestSendAndSendRaw(t *testing.T) {
 
 func TestStats(t *testing.T) {
 	s := NewRegistry().Register(3, nopWriter{}, nil, nil)
-	s.CountIn(10)
-	s.CountIn(5)
-	s.CountOut(7)
+	s.CountIn(1, 10)
+	s.CountIn(1, 5)
+	s.CountOut(1, 7)
 	s.CountError()
 	want := Stats{MessagesIn: 2, MessagesOut: 1, BytesIn: 15, BytesOut: 7, Errors: 1}
 	got := s.Stats()
@@ -252,8 +252,8 @@ func TestStatsConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range each {
-				s.CountIn(2)
-				s.CountOut(3)
+				s.CountIn(1, 2)
+				s.CountOut(1, 3)
 				s.CountError()
 			}
 		}()
