@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -27,6 +29,34 @@ type Run struct {
 	IdleRSS    int64   `json:"server_idle_rss"`  // bytes, before the load started
 	LoadRSS    int64   `json:"server_load_rss"`  // bytes, the largest sampled during the load
 	PeakRSS    int64   `json:"server_peak_rss"`  // bytes, the largest ever (VmHWM), read at the end
+	// Headlines holds the headline figure (msgs/s, or RSS bytes per
+	// connection for idle runs) of every round when the run is the median of
+	// several (see Median).
+	Headlines []float64 `json:"round_headlines,omitempty"`
+}
+
+// Median returns the run whose headline figure is the median of runs, the
+// runs of one scenario against one server in several rounds, with the
+// headlines of all of them. Reporting a whole run, not medians taken column
+// by column, keeps its figures consistent with each other.
+func Median(runs []Run) Run {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b Run) int { return cmp.Compare(a.headline(), b.headline()) })
+	m := sorted[(len(sorted)-1)/2]
+	m.Headlines = make([]float64, len(runs))
+	for i, r := range runs {
+		m.Headlines[i] = r.headline()
+	}
+	return m
+}
+
+// spread returns how far apart the rounds' headlines were, as a percentage
+// of the reported one, or "" for a single round.
+func (r Run) spread() string {
+	if len(r.Headlines) < 2 || r.headline() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f%%", (slices.Max(r.Headlines)-slices.Min(r.Headlines))/r.headline()*100)
 }
 
 // RSSPerConn returns the server's memory per connection in bytes: the growth
@@ -53,8 +83,10 @@ func (r Run) headline() float64 {
 // Report is the outcome of `echo compare`: every scenario run against every
 // server.
 type Report struct {
-	Pinned bool  `json:"pinned"` // server on CPU 0 and load generator on CPU 1
-	Runs   []Run `json:"runs"`
+	Pinned bool   `json:"pinned"`         // server on CPU 0 and load generator on CPU 1
+	Rounds int    `json:"rounds"`         // each run is the median of this many
+	GOGC   string `json:"gogc,omitempty"` // GOGC of every server child; empty: Go's default
+	Runs   []Run  `json:"runs"`
 }
 
 // WriteJSON writes rep as indented JSON.
@@ -67,7 +99,7 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes rep as a side-by-side text table, one row per scenario
 // and server in the order of rep.Runs, followed by notes on how to read it.
 func (rep *Report) WriteTable(w io.Writer) error {
-	rows := [][]string{{"scenario", "server", "msgs/s", "p50 µs", "p99 µs", "p99.9 µs", "errors",
+	rows := [][]string{{"scenario", "server", "msgs/s", "spread", "p50 µs", "p99 µs", "p99.9 µs", "errors",
 		"cpu s", "cpu %", "gc", "peak MiB", "KiB/conn", "÷net", "÷gnet"}}
 	flagged := false
 	for _, r := range rep.Runs {
@@ -84,6 +116,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			r.Scenario,
 			r.Server,
 			msgs,
+			r.spread(),
 			fmt.Sprintf("%.0f", r.Load.Latency.P50),
 			fmt.Sprintf("%.0f", r.Load.Latency.P99),
 			fmt.Sprintf("%.0f", r.Load.Latency.P999),
@@ -117,6 +150,12 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		}
 	}
 	b.WriteString("\n")
+	if rep.Rounds > 1 {
+		fmt.Fprintf(&b, "Each row is the median of %d rounds by msgs/s (KiB/conn for idle runs); spread: max - min over the median.\n", rep.Rounds)
+	}
+	if rep.GOGC != "" {
+		fmt.Fprintf(&b, "GOGC=%s for every server.\n", rep.GOGC)
+	}
 	if rep.Pinned {
 		b.WriteString("Server pinned to CPU 0, load generator to CPU 1, GOMAXPROCS=1 each.\n")
 	} else {

@@ -37,7 +37,7 @@ func TestWriteTable(t *testing.T) {
 	}
 	out := b.String()
 	lines := strings.Split(out, "\n")
-	wantHeader := []string{"scenario", "server", "msgs/s", "p50", "µs", "p99", "µs", "p99.9", "µs", "errors",
+	wantHeader := []string{"scenario", "server", "msgs/s", "spread", "p50", "µs", "p99", "µs", "p99.9", "µs", "errors",
 		"cpu", "s", "cpu", "%", "gc", "peak", "MiB", "KiB/conn", "÷net", "÷gnet"}
 	if got := strings.Fields(lines[0]); !reflect.DeepEqual(got, wantHeader) {
 		t.Errorf("header = %q; want %q", got, wantHeader)
@@ -127,5 +127,39 @@ func TestPlot(t *testing.T) {
 	idle := &Report{Runs: sampleReport().Runs[3:]}
 	if err := idle.Plot(filepath.Join(dir, "idle.svg"), ""); err != nil {
 		t.Errorf("Plot(idle only) = %v", err)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	run := func(rate float64, p50 float64) Run {
+		return Run{Scenario: "s", Server: "engine", Load: Result{Conns: 1, MsgsPerSec: rate, Latency: Latency{P50: p50}}}
+	}
+	tests := []struct {
+		name       string
+		rates      []float64
+		wantRate   float64
+		wantSpread string
+	}{
+		{name: "one round", rates: []float64{100}, wantRate: 100, wantSpread: ""},
+		{name: "three rounds", rates: []float64{300, 100, 200}, wantRate: 200, wantSpread: "100%"},
+		{name: "even count takes the lower middle", rates: []float64{400, 100, 300, 200}, wantRate: 200, wantSpread: "150%"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var runs []Run
+			for _, r := range tt.rates {
+				runs = append(runs, run(r, r/10))
+			}
+			m := Median(runs)
+			if m.Load.MsgsPerSec != tt.wantRate || m.Load.Latency.P50 != tt.wantRate/10 {
+				t.Errorf("Median(%v) = %v msgs/s, p50 %v; want the whole run with %v msgs/s", tt.rates, m.Load.MsgsPerSec, m.Load.Latency.P50, tt.wantRate)
+			}
+			if !reflect.DeepEqual(m.Headlines, tt.rates) {
+				t.Errorf("Headlines = %v; want %v in round order", m.Headlines, tt.rates)
+			}
+			if got := m.spread(); got != tt.wantSpread {
+				t.Errorf("spread() = %q; want %q", got, tt.wantSpread)
+			}
+		})
 	}
 }

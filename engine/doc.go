@@ -30,6 +30,18 @@
 // connection's fd at once: Server.Session with a stale ID returns nil, and
 // Send on a closed session returns session.ErrClosed.
 //
+// A Client dials a server and runs on gnet's client loops with the same codec,
+// batching and limits; Request sends and waits for the in-order reply, and a
+// Pool keeps a fixed set of clients to one address (see docs/client.md):
+//
+//	cl, err := engine.Dial(ctx, "127.0.0.1:9000", engine.WithReconnect(engine.Reconnect{}))
+//	if err != nil { ... }
+//	defer cl.Close()
+//	reply, err := cl.Request(ctx, []byte("ping"))
+//
+// Client and Pool methods are safe from any goroutine, except Close, which
+// must not be called from a handler.
+//
 // # Limits
 //
 // Every limit has a default and an option: WithMaxConns, WithMaxFrameSize

@@ -54,11 +54,16 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	noPin := fs.Bool("no-pin", false, "do not pin the server to CPU 0 and the load generator to CPU 1")
 	warmup := fs.Duration("warmup", 0, "override every scenario's warm-up (0 = the scenario's own)")
 	duration := fs.Duration("duration", 0, "override every scenario's measured window (0 = the scenario's own)")
+	rounds := fs.Int("rounds", 1, "run every scenario against every server this many times, in rotating order, and report the median run")
+	gogc := fs.String("gogc", "", "GOGC for every server child, the same for all (empty: Go's default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
 	}
 	re, err := regexp.Compile(*filter)
 	if err != nil {
@@ -97,20 +102,34 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep := bench.Report{Pinned: pin}
+	rep := bench.Report{Pinned: pin, Rounds: *rounds, GOGC: *gogc}
 	var failed []string
+	runs := map[[2]string][]bench.Run{} // by scenario and server
+	for round := range *rounds {
+		for _, sc := range scenarios {
+			for i := range servers {
+				// Rotate the order each round, so that no server always runs
+				// first or last after a scenario's setup.
+				server := servers[(i+round)%len(servers)]
+				if ctx.Err() != nil {
+					break
+				}
+				run, err := measure(ctx, exe, sc, server, pin, *gogc, stderr)
+				if err != nil {
+					failed = append(failed, fmt.Sprintf("%s against %s (round %d): %v", sc.Name, server, round+1, err))
+					fmt.Fprintf(stderr, "%s %s: failed: %v\n", sc.Name, server, err)
+					continue
+				}
+				key := [2]string{sc.Name, server}
+				runs[key] = append(runs[key], run)
+			}
+		}
+	}
 	for _, sc := range scenarios {
 		for _, server := range servers {
-			if ctx.Err() != nil {
-				break
+			if rs := runs[[2]string{sc.Name, server}]; len(rs) > 0 {
+				rep.Runs = append(rep.Runs, bench.Median(rs))
 			}
-			run, err := measure(ctx, exe, sc, server, pin, stderr)
-			if err != nil {
-				failed = append(failed, fmt.Sprintf("%s against %s: %v", sc.Name, server, err))
-				fmt.Fprintf(stderr, "%s %s: failed: %v\n", sc.Name, server, err)
-				continue
-			}
-			rep.Runs = append(rep.Runs, run)
 		}
 	}
 	if len(rep.Runs) > 0 {
@@ -124,7 +143,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	}
 	switch {
 	case len(failed) > 0:
-		return fmt.Errorf("%d of %d runs failed:\n  %s", len(failed), len(scenarios)*len(servers), strings.Join(failed, "\n  "))
+		return fmt.Errorf("%d of %d runs failed:\n  %s", len(failed), *rounds*len(scenarios)*len(servers), strings.Join(failed, "\n  "))
 	case ctx.Err() != nil:
 		return errors.New("interrupted")
 	}
@@ -165,8 +184,8 @@ var serverArgs = map[string][]string{
 // the server's CPU time at both ends is interpolated from samples taken
 // meanwhile, so the figures do not depend on how promptly either child is
 // scheduled.
-func measure(ctx context.Context, exe string, sc bench.Scenario, server string, pin bool, stderr io.Writer) (bench.Run, error) {
-	srv, err := startServer(exe, server, pin)
+func measure(ctx context.Context, exe string, sc bench.Scenario, server string, pin bool, gogc string, stderr io.Writer) (bench.Run, error) {
+	srv, err := startServer(exe, server, pin, gogc)
 	if err != nil {
 		return bench.Run{}, err
 	}
@@ -293,10 +312,13 @@ func (s *serverChild) gcsBetween(from, to time.Time) int {
 
 // startServer starts server as a child of exe, pinned to CPU 0 if pin, with
 // GOMAXPROCS=1 and GODEBUG=gctrace=1, and waits for its "listening" line.
-func startServer(exe, server string, pin bool) (*serverChild, error) {
+func startServer(exe, server string, pin bool, gogc string) (*serverChild, error) {
 	s := &serverChild{exited: make(chan error, 1)}
 	s.cmd = child(context.Background(), exe, serverArgs[server], pin, cpuServer)
 	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=gctrace=1")
+	if gogc != "" {
+		s.cmd.Env = append(s.cmd.Env, "GOGC="+gogc)
+	}
 	addr := make(chan string, 1)
 	s.cmd.Stdout = &lineWriter{fn: func(line string) {
 		if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
