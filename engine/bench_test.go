@@ -40,16 +40,28 @@ func (e *echoRoundTrip) do(tb testing.TB) {
 	}
 }
 
-// BenchmarkServerEcho reports per-batch costs of 16 pipelined messages. The
+// BenchmarkServerEcho reports per-batch costs of 16 pipelined messages, with
+// handlers inline on the loop and on a worker pool (where each message is
+// copied for its worker and replies take the off-loop send path). The
 // allocations are the whole process's: the client side (net.Conn) included.
 func BenchmarkServerEcho(b *testing.B) {
-	e := newEchoRoundTrip(b, 16)
-	e.do(b)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(e.out)))
-	b.ResetTimer()
-	for b.Loop() {
-		e.do(b)
+	for _, tc := range []struct {
+		name string
+		opts []engine.Option
+	}{
+		{"inline", nil},
+		{"workers", []engine.Option{engine.WithWorkers(2)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			e := newEchoRoundTrip(b, 16, tc.opts...)
+			e.do(b)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(e.out)))
+			b.ResetTimer()
+			for b.Loop() {
+				e.do(b)
+			}
+		})
 	}
 }
 

@@ -480,7 +480,13 @@ func TestClientConcurrentRequests(t *testing.T) {
 	defer cancel()
 	// Many requests in flight on one connection: replies pair with requests
 	// through the FIFO alone.
-	const n = 500
+	requestAll(t, 500, func(p []byte) ([]byte, error) { return cl.Request(ctx, p) })
+}
+
+// requestAll makes n concurrent requests with request, each with a payload
+// of its own, and fails t unless every one gets its own payload back.
+func requestAll(t *testing.T, n int, request func([]byte) ([]byte, error)) {
+	t.Helper()
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	wg.Add(n)
@@ -488,7 +494,7 @@ func TestClientConcurrentRequests(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			want := fmt.Sprintf("request %d", i)
-			got, err := cl.Request(ctx, []byte(want))
+			got, err := request([]byte(want))
 			if err == nil && string(got) != want {
 				err = fmt.Errorf("Request(%q) = %q; want its own reply", want, got)
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -35,27 +34,7 @@ func TestPoolConcurrentRequests(t *testing.T) {
 	defer cancel()
 
 	const n = 1000
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	wg.Add(n)
-	for i := range n {
-		go func() {
-			defer wg.Done()
-			want := fmt.Sprintf("request %d", i)
-			got, err := p.Request(ctx, []byte(want))
-			if err == nil && string(got) != want {
-				err = fmt.Errorf("Request(%q) = %q; want its own reply", want, got)
-			}
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	requestAll(t, n, func(b []byte) ([]byte, error) { return p.Request(ctx, b) })
 
 	if got := srvRec.Count("connect"); got != 8 {
 		t.Errorf("server saw %d connections; want 8", got)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -20,26 +19,12 @@ import (
 	"github.com/netsys-go/netsys/session"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = nettest.Quiet
 
 // start runs a server on a loopback port 0 and stops it when the test ends.
 func start(t testing.TB, h engine.Handler, opts ...engine.Option) (*engine.Server, string) {
 	t.Helper()
-	opts = append([]engine.Option{engine.WithLogger(quiet), engine.WithLoops(2)}, opts...)
-	srv, err := engine.NewServer(h, opts...)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil && !errors.Is(err, engine.ErrNotRunning) {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	srv := nettest.StartServer(t, h, opts...)
 	return srv, srv.Addr().String()
 }
 

@@ -212,30 +212,6 @@ func TestStopWaitsForRunningHandlers(t *testing.T) {
 	}
 }
 
-// BenchmarkServerEchoWorkers is BenchmarkServerEcho with handlers on a worker
-// pool: each message is copied for its worker and replies take the off-loop
-// send path.
-func BenchmarkServerEchoWorkers(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		opts []engine.Option
-	}{
-		{"inline", nil},
-		{"workers", []engine.Option{engine.WithWorkers(2)}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			e := newEchoRoundTrip(b, 16, tc.opts...)
-			e.do(b)
-			b.ReportAllocs()
-			b.SetBytes(int64(len(e.out)))
-			b.ResetTimer()
-			for b.Loop() {
-				e.do(b)
-			}
-		})
-	}
-}
-
 func TestWorkersHotPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")

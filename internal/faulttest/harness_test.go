@@ -2,11 +2,9 @@ package faulttest
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"runtime"
 	"sync"
@@ -19,8 +17,6 @@ import (
 	"github.com/netsys-go/netsys/internal/nettest"
 	"github.com/netsys-go/netsys/session"
 )
-
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // wire is a frame format spoken by a server and its healthy clients.
 type wire struct {
@@ -155,24 +151,11 @@ func newFixture(t testing.TB, w wire, h engine.Handler, opts ...engine.Option) *
 	if h == nil {
 		h = f.rec
 	}
-	base := []engine.Option{engine.WithLogger(quiet), engine.WithLoops(2)}
+	var base []engine.Option
 	if w.codec != nil {
 		base = append(base, engine.WithCodec(w.codec))
 	}
-	srv, err := engine.NewServer(h, append(base, opts...)...)
-	if err != nil {
-		t.Fatalf("NewServer: %v", err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
-		defer cancel()
-		if err := srv.Stop(ctx); err != nil && !errors.Is(err, engine.ErrNotRunning) {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	srv := nettest.StartServer(t, h, append(base, opts...)...)
 	f.srv, f.addr = srv, srv.Addr().String()
 	return f
 }

@@ -2,15 +2,18 @@ package nettest
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/session"
 )
 
@@ -32,6 +35,32 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(wait)
 		wait = min(wait*2, 20*time.Millisecond)
 	}
+}
+
+// Quiet is a logger that discards everything, for servers under test.
+var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// StartServer runs a server with handler h on a loopback port 0, two event
+// loops and a quiet logger (opts may override them), and stops it when the
+// test ends.
+func StartServer(t testing.TB, h engine.Handler, opts ...engine.Option) *engine.Server {
+	t.Helper()
+	opts = append([]engine.Option{engine.WithLogger(Quiet), engine.WithLoops(2)}, opts...)
+	srv, err := engine.NewServer(h, opts...)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+		defer cancel()
+		if err := srv.Stop(ctx); err != nil && !errors.Is(err, engine.ErrNotRunning) {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return srv
 }
 
 // Client is a test peer speaking the default wire format (4-byte big-endian
