@@ -116,9 +116,9 @@ func WithWriteHighWater(n int) Option { return func(o *options) { o.writeHighWat
 // WithLinger bounds how long a closing session's loop keeps writing what the
 // session still has queued to a peer that is reading it (after a half-close,
 // an application Close, an idle timeout or a codec error). The loop gives up
-// sooner, after 10 ms without progress, so a peer that stops reading costs
-// little; slow consumers, resets and Stop (which drains first) never linger.
-// Default 1 s.
+// sooner, after 50 ms (or d, if shorter) without progress: that is what a
+// closing peer that stops reading can cost its loop, once. Slow consumers,
+// resets and Stop (which drains first) never linger. Default 1 s.
 func WithLinger(d time.Duration) Option { return func(o *options) { o.linger = d } }
 
 // WithLoops sets the number of event loops. Default GOMAXPROCS. A Client

@@ -322,8 +322,10 @@ func lingers(reason error) bool {
 }
 
 // lingerStep is how long a closing session may go without the peer taking
-// any of its unsent bytes before the loop gives up on them.
-const lingerStep = 10 * time.Millisecond
+// any of its unsent bytes before the loop gives up on them. It is what a
+// peer that stops reading can cost its loop, once; it must also cover a
+// reader that is a scheduling delay away from its next read.
+const lingerStep = 50 * time.Millisecond
 
 // linger keeps writing gc's unsent bytes while the peer takes them, for at
 // most the configured linger, before gnet closes the fd. gnet's own flush at
@@ -338,7 +340,7 @@ func (t *transport) linger(gc gnet.Conn) {
 	deadline := time.Now().Add(t.o.linger)
 	fds := []unix.PollFd{{Fd: int32(gc.Fd()), Events: unix.POLLOUT}}
 	for left > 0 {
-		wait := min(lingerStep, time.Until(deadline))
+		wait := min(lingerStep, t.o.linger, time.Until(deadline))
 		if wait <= 0 {
 			return
 		}
