@@ -10,8 +10,8 @@ import (
 	"github.com/netsys-go/netsys/session"
 )
 
-// echoRoundTrip sends n framed 64-byte messages in one write and reads the n
-// echoes back: a pipelined round trip through the whole server hot path
+// echoRoundTrip sends n framed messages of size bytes in one write and reads
+// the n echoes back: a pipelined round trip through the whole server hot path
 // (decode, handler, batched reply, write).
 type echoRoundTrip struct {
 	conn net.Conn
@@ -19,14 +19,14 @@ type echoRoundTrip struct {
 	in   []byte
 }
 
-func newEchoRoundTrip(tb testing.TB, n int, opts ...engine.Option) *echoRoundTrip {
+func newEchoRoundTrip(tb testing.TB, n, size int, opts ...engine.Option) *echoRoundTrip {
 	_, addr := start(tb, engine.HandlerFuncs{
 		Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) },
 	}, append([]engine.Option{engine.WithLoops(1)}, opts...)...)
 	c := nettest.Dial(tb, addr)
 	var out []byte
 	for range n {
-		out = append(out, nettest.Frame(make([]byte, 64))...)
+		out = append(out, nettest.Frame(make([]byte, size))...)
 	}
 	return &echoRoundTrip{conn: c.Conn, out: out, in: make([]byte, len(out))}
 }
@@ -53,7 +53,7 @@ func BenchmarkServerEcho(b *testing.B) {
 		{"workers", []engine.Option{engine.WithWorkers(2)}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := newEchoRoundTrip(b, 16, tc.opts...)
+			e := newEchoRoundTrip(b, 16, 64, tc.opts...)
 			e.do(b)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(e.out)))
@@ -67,17 +67,19 @@ func BenchmarkServerEcho(b *testing.B) {
 
 // TestServerHotPathZeroAllocs checks that, in steady state, a message costs
 // the server no allocation: the whole process, client included, allocates
-// nothing across many round trips of 16 pipelined messages.
+// nothing across many round trips, from small pipelined messages to large
+// ones that take several reads and writes.
 func TestServerHotPathZeroAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	e := newEchoRoundTrip(t, 16)
-	for range 100 { // warm the pools
-		e.do(t)
-	}
-	allocs := testing.AllocsPerRun(500, func() { e.do(t) })
-	if allocs != 0 {
-		t.Errorf("allocations per round trip of 16 messages = %v; want 0", allocs)
+	for _, tc := range []struct{ n, size int }{{16, 64}, {1, 1 << 10}, {4, 8 << 10}, {1, 64 << 10}} {
+		e := newEchoRoundTrip(t, tc.n, tc.size)
+		for range 100 { // warm the pools
+			e.do(t)
+		}
+		if allocs := testing.AllocsPerRun(300, func() { e.do(t) }); allocs != 0 {
+			t.Errorf("allocations per round trip of %d messages of %d bytes = %v; want 0", tc.n, tc.size, allocs)
+		}
 	}
 }
