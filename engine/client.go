@@ -42,7 +42,7 @@ type Client struct {
 	s       *session.Session // guarded by mu: the current session, nil while disconnected
 	shard   *metrics.Shard   // guarded by mu: the metrics shard of the current connection's loop
 	queue   [][]byte         // guarded by mu: framed messages sent while disconnected
-	pending fifo             // guarded by mu: requests waiting for their reply, in send order
+	pending fifo[*request]   // guarded by mu: requests waiting for their reply, in send order
 	closed  bool             // guarded by mu: Close was called
 	dead    error            // guarded by mu: why sends fail for good (closed, gave up); nil while usable
 	leased  bool             // guarded by Pool.mu: handed out by Pool.Get
@@ -288,34 +288,6 @@ type reply struct {
 // left to the garbage collector.
 var requests = sync.Pool{New: func() any { return &request{done: make(chan reply, 1)} }}
 
-// fifo is a queue of requests; the zero value is empty.
-type fifo struct {
-	q    []*request
-	head int // q[head:] are waiting
-}
-
-func (f *fifo) push(r *request) {
-	if f.head > 0 && len(f.q) == cap(f.q) { // reuse the popped front before growing
-		n := copy(f.q, f.q[f.head:])
-		clear(f.q[n:])
-		f.q, f.head = f.q[:n], 0
-	}
-	f.q = append(f.q, r)
-}
-
-func (f *fifo) pop() *request {
-	if f.head == len(f.q) {
-		return nil
-	}
-	r := f.q[f.head]
-	f.q[f.head] = nil
-	f.head++
-	if f.head == len(f.q) {
-		f.q, f.head = f.q[:0], 0
-	}
-	return r
-}
-
 // Session returns the session of the current connection, or nil while the
 // client is disconnected. A reconnect makes a new session.
 func (cl *Client) Session() *session.Session {
@@ -401,7 +373,7 @@ func (h hooks) OnMessage(s *session.Session, msg []byte) {
 		cl.mu.Unlock()
 		return // a connection Close refused
 	}
-	if r := cl.pending.pop(); r != nil {
+	if r, ok := cl.pending.pop(); ok {
 		cl.shard.Latency(time.Since(r.start), 1)
 		if !r.abandoned {
 			r.done <- reply{msg: bytes.Clone(msg)}
@@ -421,7 +393,7 @@ func (h hooks) OnDisconnect(s *session.Session, reason error) {
 		return
 	}
 	cl.s = nil
-	for r := cl.pending.pop(); r != nil; r = cl.pending.pop() {
+	for r, ok := cl.pending.pop(); ok; r, ok = cl.pending.pop() {
 		if !r.abandoned {
 			r.done <- reply{err: reason}
 		}

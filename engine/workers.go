@@ -57,7 +57,7 @@ const (
 
 // inbox is a session's queue of jobs. All fields are guarded by conn.wmu.
 type inbox struct {
-	jobs      queue[job]
+	jobs      fifo[job]
 	messages  int  // jobMessage entries in jobs
 	scheduled bool // the conn is in the run queue or a worker is handling it
 	paused    bool // the loop stopped decoding because the queue was full
@@ -69,9 +69,9 @@ type workerPool struct {
 	t *transport
 
 	mu      sync.Mutex
-	cond    sync.Cond    // signalled when ready grows or the pool closes
-	ready   queue[*conn] // guarded by mu: sessions with jobs and no worker
-	closing bool         // guarded by mu
+	cond    sync.Cond   // signalled when ready grows or the pool closes
+	ready   fifo[*conn] // guarded by mu: sessions with jobs and no worker
+	closing bool        // guarded by mu
 	wg      sync.WaitGroup
 }
 
@@ -194,29 +194,4 @@ func (p *workerPool) close() {
 // sending while it was paused.
 func (c *conn) overflow(detail string) {
 	c.fail(fmt.Errorf("%w: %s", ErrQueueOverflow, detail), metrics.ErrOther)
-}
-
-// queue is a FIFO that reuses its backing array once drained, so a steady
-// flow through it does not allocate.
-type queue[T any] struct {
-	items []T
-	head  int
-}
-
-func (q *queue[T]) len() int { return len(q.items) - q.head }
-
-func (q *queue[T]) push(v T) { q.items = append(q.items, v) }
-
-func (q *queue[T]) pop() (v T, ok bool) {
-	if q.head == len(q.items) {
-		return v, false
-	}
-	v = q.items[q.head]
-	var zero T
-	q.items[q.head] = zero // drop the reference for the GC
-	q.head++
-	if q.head == len(q.items) {
-		q.items, q.head = q.items[:0], 0
-	}
-	return v, true
 }
