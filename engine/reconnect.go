@@ -15,7 +15,7 @@ type Reconnect struct {
 	Initial     time.Duration // wait before the first attempt; default 100 ms
 	Max         time.Duration // longest wait; default 10 s
 	Multiplier  float64       // growth of the wait per attempt, at least 1; default 2
-	Jitter      float64       // random fraction, 0..1, taken off each wait; default 0: none
+	Jitter      float64       // random fraction, 0..1, taken off each wait; default 0.2; negative: none
 	MaxAttempts int           // attempts before giving up; default 0: never give up
 }
 
@@ -30,7 +30,13 @@ func (r Reconnect) withDefaults() Reconnect {
 	if r.Multiplier < 1 {
 		r.Multiplier = 2
 	}
-	r.Jitter = min(max(r.Jitter, 0), 1)
+	switch {
+	case r.Jitter == 0:
+		r.Jitter = 0.2 // clients that lost one server do not all come back at once
+	case r.Jitter < 0:
+		r.Jitter = 0
+	}
+	r.Jitter = min(r.Jitter, 1)
 	r.MaxAttempts = max(r.MaxAttempts, 0)
 	return r
 }
