@@ -128,8 +128,9 @@ func (c *conn) beginTraffic() {
 	c.mu.Unlock()
 }
 
-// endTraffic hands the pending batch to gnet in one Write. It runs on the loop.
-// It reports false if the connection was closed by the write.
+// endTraffic hands the pending batch to gnet in one Write and records how
+// much gnet has left unsent. It runs on the loop. It reports false if the
+// connection was closed by the write.
 func (c *conn) endTraffic() bool {
 	c.mu.Lock()
 	b := c.pending
@@ -138,6 +139,7 @@ func (c *conn) endTraffic() bool {
 	c.inTraffic = false
 	c.mu.Unlock()
 	if b == nil {
+		c.unsent.Store(int64(c.gc.OutboundBuffered()))
 		return true
 	}
 	c.shard.MessagesOut(msgs, bytes)
@@ -149,7 +151,9 @@ func (c *conn) endTraffic() bool {
 	if err != nil {
 		return false
 	}
-	if c.gc.OutboundBuffered() > c.t.o.writeHighWater {
+	unsent := c.gc.OutboundBuffered()
+	c.unsent.Store(int64(unsent))
+	if unsent > c.t.o.writeHighWater {
 		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
 	}
 	return true

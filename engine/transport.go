@@ -138,7 +138,6 @@ func (t *transport) traffic(gc gnet.Conn) gnet.Action {
 	if !c.endTraffic() {
 		return gnet.None // the write failed and gnet has closed the connection
 	}
-	c.unsent.Store(int64(gc.OutboundBuffered()))
 	if msgs > 0 && t.kind == metrics.KindServer {
 		// A client's latencies are request round trips, recorded by Client.
 		c.shard.Latency(time.Since(start), msgs)
