@@ -32,11 +32,8 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	kind := fs.String("kind", "net", "server: net (goroutine per connection) or gnet (bare gnet echo)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address; port 0 picks a free port")
 	loops := fs.Int("loops", 0, "gnet: event loops (0 = one per CPU)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

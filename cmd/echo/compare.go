@@ -56,11 +56,8 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	duration := fs.Duration("duration", 0, "override every scenario's measured window (0 = the scenario's own)")
 	rounds := fs.Int("rounds", 1, "run every scenario against every server this many times, in rotating order, and report the median run")
 	gogc := fs.String("gogc", "", "GOGC for every server child, the same for all (empty: Go's default)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds %d: want at least 1", *rounds)

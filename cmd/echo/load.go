@@ -34,11 +34,8 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	idle := fs.Bool("idle", false, "send one message per connection, then hold the connections open (for server memory)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	name := fs.String("name", "", "name of the run, copied into the result")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -55,6 +55,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// parseArgs parses a command's flags from args and refuses positional
+// arguments: every command takes flags only.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return nil
+}
+
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: echo <command> [flags]")
 	fmt.Fprintln(w, "\ncommands:")

@@ -42,11 +42,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	withPprof := fs.Bool("pprof", false, "also serve /debug/pprof on the monitor address")
 	reportEvery := fs.Duration("report-every", 0, "print the monitor's report to stderr at this interval (0: off)")
 	verbose := fs.Bool("v", false, "log debug lines")
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 
 	level := slog.LevelInfo
