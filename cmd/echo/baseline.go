@@ -43,7 +43,7 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "listening %s\n", ln.Addr())
+		announce(stdout, ln.Addr())
 		done := make(chan error, 1)
 		go func() { done <- bench.ServeNet(ln, codec.Default()) }()
 		select {
@@ -58,7 +58,7 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "listening %s\n", srv.Addr())
+		announce(stdout, srv.Addr())
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -14,7 +14,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"runtime"
 	"sort"
 )
 
@@ -65,6 +67,15 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	return nil
+}
+
+// announce tells whoever started a server where it listens, with the first
+// line "listening <addr>" on stdout. Every server (serve and baseline) first
+// collects the garbage of its start-up (flag parsing, the plotting package's
+// fonts, the metrics registry), so that a measurement is not charged with it.
+func announce(stdout io.Writer, addr net.Addr) {
+	runtime.GC()
+	fmt.Fprintf(stdout, "listening %s\n", addr)
 }
 
 func usage(w io.Writer) {

@@ -69,7 +69,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Start(*addr); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "listening %s\n", srv.Addr())
+	announce(stdout, srv.Addr())
 
 	if *monitorAddr != "" {
 		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log)
