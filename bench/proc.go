@@ -69,10 +69,32 @@ func ReadProcStats(pid int) (ProcStats, error) {
 	return s, nil
 }
 
-// ProcSample is a ProcStats read at a known time.
+// ProcSample is a ProcStats read at a known time, with the host's CPU steal
+// at that time.
 type ProcSample struct {
 	At time.Time
 	ProcStats
+	HostSteal time.Duration // time the hypervisor took from all CPUs so far; 0 if unknown
+}
+
+// ReadHostSteal returns the CPU time the hypervisor has taken from this
+// machine's CPUs since boot, summed over all of them: the "steal" column of
+// /proc/stat. Errors wrap ErrProc.
+func ReadHostSteal() (time.Duration, error) {
+	stat, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("%w: %w", ErrProc, err)
+	}
+	line, _, _ := strings.Cut(string(stat), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("%w: /proc/stat: %q", ErrProc, line)
+	}
+	ticks, err := strconv.ParseInt(f[8], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: /proc/stat steal: %w", ErrProc, err)
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
 // CPUAt returns the CPU time of a process at t, interpolated linearly
@@ -81,17 +103,26 @@ type ProcSample struct {
 // samples every few tens of milliseconds it finds a process's CPU time at an
 // instant that another process chose, such as Result.Start.
 func CPUAt(samples []ProcSample, t time.Time) time.Duration {
+	return interpolate(samples, t, func(s ProcSample) time.Duration { return s.CPU })
+}
+
+// StealAt is CPUAt for the host's steal time.
+func StealAt(samples []ProcSample, t time.Time) time.Duration {
+	return interpolate(samples, t, func(s ProcSample) time.Duration { return s.HostSteal })
+}
+
+func interpolate(samples []ProcSample, t time.Time, get func(ProcSample) time.Duration) time.Duration {
 	if len(samples) == 0 {
 		return 0
 	}
 	i := sort.Search(len(samples), func(i int) bool { return samples[i].At.After(t) })
 	switch i {
 	case 0:
-		return samples[0].CPU
+		return get(samples[0])
 	case len(samples):
-		return samples[i-1].CPU
+		return get(samples[i-1])
 	}
 	a, b := samples[i-1], samples[i]
 	frac := float64(t.Sub(a.At)) / float64(b.At.Sub(a.At))
-	return a.CPU + time.Duration(frac*float64(b.CPU-a.CPU))
+	return get(a) + time.Duration(frac*float64(get(b)-get(a)))
 }

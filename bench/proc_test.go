@@ -55,3 +55,35 @@ func TestCPUAt(t *testing.T) {
 		t.Errorf("CPUAt(no samples) = %v; want 0", got)
 	}
 }
+
+func TestReadHostSteal(t *testing.T) {
+	a, err := ReadHostSteal()
+	if err != nil {
+		t.Fatalf("ReadHostSteal: %v", err)
+	}
+	b, err := ReadHostSteal()
+	if err != nil || a < 0 || b < a {
+		t.Fatalf("ReadHostSteal = %v then %v, %v; want a non-negative, non-decreasing total", a, b, err)
+	}
+}
+
+func TestStealAt(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	samples := []ProcSample{
+		{At: t0, HostSteal: time.Second},
+		{At: t0.Add(100 * time.Millisecond), HostSteal: 3 * time.Second},
+	}
+	tests := []struct {
+		at   time.Time
+		want time.Duration
+	}{
+		{at: t0.Add(-time.Second), want: time.Second},
+		{at: t0.Add(50 * time.Millisecond), want: 2 * time.Second},
+		{at: t0.Add(time.Second), want: 3 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := StealAt(samples, tt.at); got != tt.want {
+			t.Errorf("StealAt(%v) = %v; want %v", tt.at.Sub(t0), got, tt.want)
+		}
+	}
+}

@@ -14,6 +14,10 @@ import (
 // load generator, or the scenario itself, set the pace.
 const BusyThreshold = 80
 
+// StealThreshold is the host CPU steal, in percent of all CPUs over the
+// measured window, above which a run is marked as disturbed by the host.
+const StealThreshold = 5
+
 // Run is one scenario run against one server, with the server's resource
 // use, as `echo compare` measures it.
 type Run struct {
@@ -26,9 +30,12 @@ type Run struct {
 	ServerCPU  float64 `json:"server_cpu_s"`
 	ServerBusy float64 `json:"server_cpu_pct"`
 	GCCycles   int     `json:"server_gc_cycles"` // garbage collections of the server in the window
-	IdleRSS    int64   `json:"server_idle_rss"`  // bytes, before the load started
-	LoadRSS    int64   `json:"server_load_rss"`  // bytes, the largest sampled during the load
-	PeakRSS    int64   `json:"server_peak_rss"`  // bytes, the largest ever (VmHWM), read at the end
+	// HostSteal is the CPU time the hypervisor took from this machine in the
+	// window, as a percentage of all its CPUs: the noise the run suffered.
+	HostSteal float64 `json:"host_steal_pct"`
+	IdleRSS   int64   `json:"server_idle_rss"` // bytes, before the load started
+	LoadRSS   int64   `json:"server_load_rss"` // bytes, the largest sampled during the load
+	PeakRSS   int64   `json:"server_peak_rss"` // bytes, the largest ever (VmHWM), read at the end
 	// Headlines holds the headline figure (msgs/s, or RSS bytes per
 	// connection for idle runs) of every round when the run is the median of
 	// several (see Median).
@@ -100,12 +107,17 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 // and server in the order of rep.Runs, followed by notes on how to read it.
 func (rep *Report) WriteTable(w io.Writer) error {
 	rows := [][]string{{"scenario", "server", "msgs/s", "spread", "p50 µs", "p99 µs", "p99.9 µs", "errors",
-		"cpu s", "cpu %", "gc", "peak MiB", "KiB/conn", "÷net", "÷gnet"}}
-	flagged := false
+		"cpu s", "cpu %", "gc", "steal %", "peak MiB", "KiB/conn", "÷net", "÷gnet"}}
+	flagged, stolen := false, false
 	for _, r := range rep.Runs {
 		msgs := group(int64(r.Load.MsgsPerSec))
 		if r.idle() {
 			msgs = "-"
+		}
+		steal := fmt.Sprintf("%.0f", r.HostSteal)
+		if r.HostSteal > StealThreshold {
+			steal += "!"
+			stolen = true
 		}
 		busy := fmt.Sprintf("%.0f", r.ServerBusy)
 		if !r.idle() && r.ServerBusy < BusyThreshold {
@@ -124,6 +136,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			fmt.Sprintf("%.2f", r.ServerCPU),
 			busy,
 			fmt.Sprint(r.GCCycles),
+			steal,
 			fmt.Sprintf("%.1f", float64(r.PeakRSS)/(1<<20)),
 			fmt.Sprintf("%.1f", r.RSSPerConn()/(1<<10)),
 			rep.ratio(r, "net"),
@@ -162,12 +175,17 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		b.WriteString("Not pinned: server and load generator share the CPUs (GOMAXPROCS=1 each).\n")
 	}
 	b.WriteString("cpu s, cpu %, gc: the server's CPU time, its share of one core and its GC cycles in the measured window.\n" +
+		"steal %: CPU the hypervisor took from the machine in the window, as a share of all its CPUs.\n" +
 		"KiB/conn: growth of the server's resident set under load, per connection.\n" +
 		"÷net, ÷gnet: msgs/s of the row over that of net (gnet) in the same scenario; for idle scenarios,\n" +
 		"KiB/conn over theirs (lower is better).\n")
 	if flagged {
 		fmt.Fprintf(&b, "* server below %d%% of a core: the load generator or the scenario set the pace, so the row\n"+
 			"  measures latency at that load, not the server's capacity.\n", BusyThreshold)
+	}
+	if stolen {
+		fmt.Fprintf(&b, "! host steal above %d%% of the CPUs: the hypervisor took CPU from the run, so its figures\n"+
+			"  are disturbed; compare rows with little steal, or take more rounds.\n", StealThreshold)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

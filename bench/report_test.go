@@ -22,7 +22,7 @@ func sampleReport() *Report {
 	withRate := func(r Result, rate float64) Result { r.MsgsPerSec = rate; return r }
 	return &Report{Pinned: true, Runs: []Run{
 		{Scenario: "closed-100c-64B", Server: "engine", Load: withRate(busy, 150_000), ServerCPU: 0.97, ServerBusy: 97, PeakRSS: 20 << 20},
-		{Scenario: "closed-100c-64B", Server: "net", Load: withRate(busy, 100_000), ServerCPU: 0.5, ServerBusy: 50, GCCycles: 3, PeakRSS: 18 << 20},
+		{Scenario: "closed-100c-64B", Server: "net", Load: withRate(busy, 100_000), ServerCPU: 0.5, ServerBusy: 50, GCCycles: 3, HostSteal: 12, PeakRSS: 18 << 20},
 		{Scenario: "closed-100c-64B", Server: "gnet", Load: withRate(busy, 200_000), ServerCPU: 0.99, ServerBusy: 99, PeakRSS: 17 << 20},
 		{Scenario: "idle-10000c", Server: "engine", Load: idle, IdleRSS: 10 << 20, LoadRSS: 30 << 20, PeakRSS: 30 << 20},
 		{Scenario: "idle-10000c", Server: "net", Load: idle, IdleRSS: 10 << 20, LoadRSS: 130 << 20, PeakRSS: 130 << 20},
@@ -38,7 +38,7 @@ func TestWriteTable(t *testing.T) {
 	out := b.String()
 	lines := strings.Split(out, "\n")
 	wantHeader := []string{"scenario", "server", "msgs/s", "spread", "p50", "µs", "p99", "µs", "p99.9", "µs", "errors",
-		"cpu", "s", "cpu", "%", "gc", "peak", "MiB", "KiB/conn", "÷net", "÷gnet"}
+		"cpu", "s", "cpu", "%", "gc", "steal", "%", "peak", "MiB", "KiB/conn", "÷net", "÷gnet"}
 	if got := strings.Fields(lines[0]); !reflect.DeepEqual(got, wantHeader) {
 		t.Errorf("header = %q; want %q", got, wantHeader)
 	}
@@ -56,27 +56,29 @@ func TestWriteTable(t *testing.T) {
 		{row: "closed-100c-64B engine", col: 3, want: "40"},   // p50
 		{row: "closed-100c-64B engine", col: 5, want: "160"},  // p99.9
 		{row: "closed-100c-64B engine", col: 7, want: "0.97"}, // cpu s
-		{row: "closed-100c-64B engine", col: 12, want: "1.50"},
-		{row: "closed-100c-64B engine", col: 13, want: "0.75"},
+		{row: "closed-100c-64B engine", col: 10, want: "0"},  // steal
+		{row: "closed-100c-64B engine", col: 13, want: "1.50"},
+		{row: "closed-100c-64B engine", col: 14, want: "0.75"},
+		{row: "closed-100c-64B net", col: 10, want: "12!"}, // above StealThreshold
 		{row: "closed-100c-64B net", col: 8, want: "50*"}, // below BusyThreshold
 		{row: "closed-100c-64B net", col: 9, want: "3"},   // gc
-		{row: "closed-100c-64B gnet", col: 10, want: "17.0"},
+		{row: "closed-100c-64B gnet", col: 11, want: "17.0"},
 		{row: "idle-10000c engine", col: 2, want: "-"},
 		{row: "idle-10000c engine", col: 8, want: "0"},    // idle rows are not flagged
-		{row: "idle-10000c engine", col: 11, want: "2.0"}, // (30-10) MiB / 10,000 conns
-		{row: "idle-10000c engine", col: 12, want: "0.17"},
-		{row: "idle-10000c engine", col: 13, want: "2.00"},
+		{row: "idle-10000c engine", col: 12, want: "2.0"}, // (30-10) MiB / 10,000 conns
+		{row: "idle-10000c engine", col: 13, want: "0.17"},
+		{row: "idle-10000c engine", col: 14, want: "2.00"},
 	}
 	for _, tt := range tests {
 		f, ok := rows[tt.row]
-		if !ok || len(f) != 14 {
-			t.Fatalf("row %q = %q; want 14 columns\n%s", tt.row, f, out)
+		if !ok || len(f) != 15 {
+			t.Fatalf("row %q = %q; want 15 columns\n%s", tt.row, f, out)
 		}
 		if f[tt.col] != tt.want {
 			t.Errorf("row %q column %d = %q; want %q\n%s", tt.row, tt.col, f[tt.col], tt.want, out)
 		}
 	}
-	for _, note := range []string{"pinned to CPU 0", "* server below 80%"} {
+	for _, note := range []string{"pinned to CPU 0", "* server below 80%", "! host steal above 5%"} {
 		if !strings.Contains(out, note) {
 			t.Errorf("table lacks the note %q:\n%s", note, out)
 		}

@@ -212,7 +212,8 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 	if err != nil {
 		return bench.Run{}, err
 	}
-	samples = append(samples, bench.ProcSample{At: time.Now(), ProcStats: after})
+	steal, _ := bench.ReadHostSteal()
+	samples = append(samples, bench.ProcSample{At: time.Now(), ProcStats: after, HostSteal: steal})
 	end := res.Start.Add(res.Duration)
 	run := bench.Run{
 		Scenario:  sc.Name,
@@ -229,9 +230,11 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 	}
 	if d := res.Duration.Seconds(); d > 0 {
 		run.ServerBusy = 100 * run.ServerCPU / d
+		stolen := (bench.StealAt(samples, end) - bench.StealAt(samples, res.Start)).Seconds()
+		run.HostSteal = 100 * stolen / (d * float64(runtime.NumCPU()))
 	}
-	fmt.Fprintf(stderr, "%s%s msg/s  p99 %.0f µs  errors %d  server cpu %.0f%%  gc %d\n",
-		label, group(res.MsgsPerSec), res.Latency.P99, res.Errors, run.ServerBusy, run.GCCycles)
+	fmt.Fprintf(stderr, "%s%s msg/s  p99 %.0f µs  errors %d  server cpu %.0f%%  gc %d  host steal %.0f%%\n",
+		label, group(res.MsgsPerSec), res.Latency.P99, res.Errors, run.ServerBusy, run.GCCycles, run.HostSteal)
 	return run, nil
 }
 
@@ -243,7 +246,8 @@ func sampleProc(pid int, quit <-chan struct{}) []bench.ProcSample {
 	defer tick.Stop()
 	for {
 		if s, err := bench.ReadProcStats(pid); err == nil {
-			samples = append(samples, bench.ProcSample{At: time.Now(), ProcStats: s})
+			steal, _ := bench.ReadHostSteal()
+			samples = append(samples, bench.ProcSample{At: time.Now(), ProcStats: s, HostSteal: steal})
 		}
 		select {
 		case <-quit:
