@@ -56,12 +56,12 @@ func TestWriteTable(t *testing.T) {
 		{row: "closed-100c-64B engine", col: 3, want: "40"},   // p50
 		{row: "closed-100c-64B engine", col: 5, want: "160"},  // p99.9
 		{row: "closed-100c-64B engine", col: 7, want: "0.97"}, // cpu s
-		{row: "closed-100c-64B engine", col: 10, want: "0"},  // steal
+		{row: "closed-100c-64B engine", col: 10, want: "0"},   // steal
 		{row: "closed-100c-64B engine", col: 13, want: "1.50"},
 		{row: "closed-100c-64B engine", col: 14, want: "0.75"},
 		{row: "closed-100c-64B net", col: 10, want: "12!"}, // above StealThreshold
-		{row: "closed-100c-64B net", col: 8, want: "50*"}, // below BusyThreshold
-		{row: "closed-100c-64B net", col: 9, want: "3"},   // gc
+		{row: "closed-100c-64B net", col: 8, want: "50*"},  // below BusyThreshold
+		{row: "closed-100c-64B net", col: 9, want: "3"},    // gc
 		{row: "closed-100c-64B gnet", col: 11, want: "17.0"},
 		{row: "idle-10000c engine", col: 2, want: "-"},
 		{row: "idle-10000c engine", col: 8, want: "0"},    // idle rows are not flagged
