@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 )
@@ -147,20 +148,28 @@ func (l *LengthField) Append(dst, payload []byte) ([]byte, error) {
 	}
 	dst = slices.Grow(dst, l.header+len(payload))
 	dst = append(dst, make([]byte, l.header)...) // zeroed header, within the grown capacity
-	field := dst[len(dst)-l.cfg.Size:]
-	for i := range field {
-		shift := 8 * i // little-endian: least significant byte first
-		if !l.cfg.LittleEndian {
-			shift = 8 * (len(field) - 1 - i)
-		}
-		field[i] = byte(v >> shift)
-	}
+	l.putField(dst[len(dst)-l.cfg.Size:], v)
 	return append(dst, payload...), nil
 }
 
 // field reads the unsigned length field in h, which is Size bytes long.
 func (l *LengthField) field(h []byte) uint64 {
-	var v uint64
+	be, le := binary.BigEndian, binary.LittleEndian // concrete types: these calls inline
+	switch {
+	case len(h) == 2 && !l.cfg.LittleEndian:
+		return uint64(be.Uint16(h))
+	case len(h) == 2:
+		return uint64(le.Uint16(h))
+	case len(h) == 4 && !l.cfg.LittleEndian:
+		return uint64(be.Uint32(h))
+	case len(h) == 4:
+		return uint64(le.Uint32(h))
+	case len(h) == 8 && !l.cfg.LittleEndian:
+		return be.Uint64(h)
+	case len(h) == 8:
+		return le.Uint64(h)
+	}
+	var v uint64 // 1 or 3 bytes
 	if l.cfg.LittleEndian {
 		for i := len(h) - 1; i >= 0; i-- {
 			v = v<<8 | uint64(h[i])
@@ -171,4 +180,31 @@ func (l *LengthField) field(h []byte) uint64 {
 		v = v<<8 | uint64(b)
 	}
 	return v
+}
+
+// putField writes v into the length field h.
+func (l *LengthField) putField(h []byte, v uint64) {
+	be, le := binary.BigEndian, binary.LittleEndian
+	switch {
+	case len(h) == 2 && !l.cfg.LittleEndian:
+		be.PutUint16(h, uint16(v))
+	case len(h) == 2:
+		le.PutUint16(h, uint16(v))
+	case len(h) == 4 && !l.cfg.LittleEndian:
+		be.PutUint32(h, uint32(v))
+	case len(h) == 4:
+		le.PutUint32(h, uint32(v))
+	case len(h) == 8 && !l.cfg.LittleEndian:
+		be.PutUint64(h, v)
+	case len(h) == 8:
+		le.PutUint64(h, v)
+	default: // 1 or 3 bytes
+		for i := range h {
+			shift := 8 * i // little-endian: least significant byte first
+			if !l.cfg.LittleEndian {
+				shift = 8 * (len(h) - 1 - i)
+			}
+			h[i] = byte(v >> shift)
+		}
+	}
 }
