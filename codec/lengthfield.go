@@ -32,6 +32,7 @@ type LengthField struct {
 	minV   uint64 // smallest valid field value: -Adjustment when negative, else 0
 	maxV   uint64 // largest field value whose frame fits in MaxFrame
 	adjPos int    // Adjustment when positive, else 0
+	plain  bool   // the default wire format (4-byte big-endian length, stripped): Decode and Append take a short path
 }
 
 // NewLengthField validates cfg and returns the codec it describes. The error
@@ -64,6 +65,7 @@ func NewLengthField(cfg LengthFieldConfig) (*LengthField, error) {
 // newLengthField builds the codec for a validated cfg.
 func newLengthField(cfg LengthFieldConfig) *LengthField {
 	l := &LengthField{cfg: cfg, header: cfg.Offset + cfg.Size}
+	l.plain = cfg.Offset == 0 && cfg.Size == 4 && !cfg.LittleEndian && cfg.Adjustment == 0 && cfg.Strip == 4
 	maxBody := uint64(cfg.MaxFrame - l.header)
 	if cfg.Adjustment < 0 {
 		l.minV = -uint64(cfg.Adjustment) // |Adjustment|, also for math.MinInt
@@ -116,6 +118,14 @@ func (l *LengthField) FrameSize(buf []byte) (int, error) {
 // with its capacity capped at the end of the frame, and stays valid as long
 // as buf's bytes are not overwritten.
 func (l *LengthField) Decode(buf []byte) ([]byte, int, error) {
+	if l.plain && len(buf) >= 4 {
+		if v := uint64(binary.BigEndian.Uint32(buf)); v <= l.maxV {
+			if size := 4 + int(v); len(buf) >= size {
+				return buf[4:size:size], size, nil
+			}
+			return nil, 0, nil
+		}
+	}
 	size, err := l.FrameSize(buf)
 	if size == 0 || len(buf) < size {
 		return nil, 0, err
@@ -133,6 +143,9 @@ func (l *LengthField) Decode(buf []byte) ([]byte, int, error) {
 // ErrFrameTooLarge, and one shorter than a positive Adjustment gives
 // ErrBadLength. On error dst is returned unchanged.
 func (l *LengthField) Append(dst, payload []byte) ([]byte, error) {
+	if l.plain && uint64(len(payload)) <= l.maxV {
+		return append(binary.BigEndian.AppendUint32(dst, uint32(len(payload))), payload...), nil
+	}
 	if l.cfg.Strip != l.header {
 		return dst, fmt.Errorf("%w: Append needs Strip == Offset+Size (%d), not %d", ErrConfig, l.header, l.cfg.Strip)
 	}
@@ -146,9 +159,10 @@ func (l *LengthField) Append(dst, payload []byte) ([]byte, error) {
 	if l.cfg.Size < 8 && v>>(8*l.cfg.Size) != 0 {
 		return dst, fmt.Errorf("%w: length %d does not fit in a %d-byte field", ErrFrameTooLarge, v, l.cfg.Size)
 	}
-	dst = slices.Grow(dst, l.header+len(payload))
-	dst = append(dst, make([]byte, l.header)...) // zeroed header, within the grown capacity
-	l.putField(dst[len(dst)-l.cfg.Size:], v)
+	n := len(dst)
+	dst = slices.Grow(dst, l.header+len(payload))[:n+l.header]
+	clear(dst[n : n+l.cfg.Offset])
+	l.putField(dst[n+l.cfg.Offset:], v)
 	return append(dst, payload...), nil
 }
 
