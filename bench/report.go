@@ -40,6 +40,9 @@ type Run struct {
 	// connection for idle runs) of every round when the run is the median of
 	// several (see Median).
 	Headlines []float64 `json:"round_headlines,omitempty"`
+	// Tails holds the p99.9 latency, in µs, of every round, in the order of
+	// Headlines: the tail of a noisy host varies more than its throughput.
+	Tails []float64 `json:"round_p999_us,omitempty"`
 }
 
 // Median returns the run whose headline figure is the median of runs, the
@@ -51,8 +54,10 @@ func Median(runs []Run) Run {
 	slices.SortFunc(sorted, func(a, b Run) int { return cmp.Compare(a.headline(), b.headline()) })
 	m := sorted[(len(sorted)-1)/2]
 	m.Headlines = make([]float64, len(runs))
+	m.Tails = make([]float64, len(runs))
 	for i, r := range runs {
 		m.Headlines[i] = r.headline()
+		m.Tails[i] = r.Load.Latency.P999
 	}
 	return m
 }
@@ -96,11 +101,69 @@ type Report struct {
 	Runs   []Run  `json:"runs"`
 }
 
-// WriteJSON writes rep as indented JSON.
+// Paired compares the engine with another server round by round. In a
+// round the servers run one after another, seconds apart, so the ratio of
+// their figures in that round cancels most of the host's drift between
+// rounds, which the median of each server's own runs does not: on a host
+// whose speed changes by several times within minutes, the paired ratio is
+// the steadier estimate.
+type Paired struct {
+	Scenario string `json:"scenario"`
+	Versus   string `json:"versus"` // "net" or "gnet": the engine's figures are over this server's
+	// Headline holds, per round, the engine's msgs/s over Versus's (RSS per
+	// connection for idle scenarios: lower is better), and Tail the same for
+	// p99.9 latency (lower is better).
+	Headline []float64 `json:"headline"`
+	Tail     []float64 `json:"p999"`
+}
+
+// PairedRatios returns the engine's round-by-round ratios against every
+// other server, for each scenario, or nil for a single round.
+func (rep *Report) PairedRatios() []Paired {
+	if rep.Rounds < 2 {
+		return nil
+	}
+	var out []Paired
+	for _, e := range rep.Runs {
+		if e.Server != "engine" {
+			continue
+		}
+		for _, o := range rep.Runs {
+			if o.Scenario != e.Scenario || o.Server == "engine" ||
+				len(o.Headlines) != len(e.Headlines) || len(o.Tails) != len(e.Tails) {
+				continue
+			}
+			p := Paired{Scenario: e.Scenario, Versus: o.Server}
+			for i := range e.Headlines {
+				p.Headline = append(p.Headline, e.Headlines[i]/o.Headlines[i])
+			}
+			for i := range e.Tails {
+				p.Tail = append(p.Tail, e.Tails[i]/o.Tails[i])
+			}
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// summary formats ratios as "median [min - max]".
+func summary(ratios []float64) string {
+	if len(ratios) == 0 {
+		return "-"
+	}
+	sorted := slices.Clone(ratios)
+	slices.Sort(sorted)
+	return fmt.Sprintf("%.2f [%.2f - %.2f]", sorted[(len(sorted)-1)/2], sorted[0], sorted[len(sorted)-1])
+}
+
+// WriteJSON writes rep as indented JSON, with its paired ratios.
 func (rep *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
+	return enc.Encode(struct {
+		*Report
+		Paired []Paired `json:"paired,omitempty"`
+	}{rep, rep.PairedRatios()})
 }
 
 // WriteTable writes rep as a side-by-side text table, one row per scenario
@@ -143,28 +206,20 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			rep.ratio(r, "gnet"),
 		})
 	}
-	widths := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], len([]rune(cell)))
-		}
-	}
 	var b strings.Builder
-	for _, row := range rows {
-		for i, cell := range row {
-			switch {
-			case i < 2: // names, left-aligned
-				fmt.Fprintf(&b, "%-*s  ", widths[i], cell)
-			case i < len(row)-1:
-				fmt.Fprintf(&b, "%*s  ", widths[i], cell)
-			default:
-				fmt.Fprintf(&b, "%*s\n", widths[i], cell)
-			}
-		}
-	}
+	writeAligned(&b, rows, 2)
 	b.WriteString("\n")
 	if rep.Rounds > 1 {
 		fmt.Fprintf(&b, "Each row is the median of %d rounds by msgs/s (KiB/conn for idle runs); spread: max - min over the median.\n", rep.Rounds)
+	}
+	if paired := rep.PairedRatios(); len(paired) > 0 {
+		fmt.Fprintf(&b, "\nThe engine over each server within each round: median [min - max] of the %d rounds' ratios.\n", rep.Rounds)
+		prows := [][]string{{"scenario", "versus", "msgs/s (KiB/conn idle)", "p99.9"}}
+		for _, p := range paired {
+			prows = append(prows, []string{p.Scenario, p.Versus, summary(p.Headline), summary(p.Tail)})
+		}
+		writeAligned(&b, prows, 2)
+		b.WriteString("\n")
 	}
 	if rep.GOGC != "" {
 		fmt.Fprintf(&b, "GOGC=%s for every server.\n", rep.GOGC)
@@ -189,6 +244,29 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeAligned writes rows as columns, the first names columns left-aligned
+// and the rest right-aligned.
+func writeAligned(b *strings.Builder, rows [][]string, names int) {
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len([]rune(cell)))
+		}
+	}
+	for _, row := range rows {
+		for i, cell := range row {
+			switch {
+			case i < names:
+				fmt.Fprintf(b, "%-*s  ", widths[i], cell)
+			case i < len(row)-1:
+				fmt.Fprintf(b, "%*s  ", widths[i], cell)
+			default:
+				fmt.Fprintf(b, "%*s\n", widths[i], cell)
+			}
+		}
+	}
 }
 
 // ratio formats r's headline figure over that of server's run of the same

@@ -134,7 +134,7 @@ func TestPlot(t *testing.T) {
 
 func TestMedian(t *testing.T) {
 	run := func(rate float64, p50 float64) Run {
-		return Run{Scenario: "s", Server: "engine", Load: Result{Conns: 1, MsgsPerSec: rate, Latency: Latency{P50: p50}}}
+		return Run{Scenario: "s", Server: "engine", Load: Result{Conns: 1, MsgsPerSec: rate, Latency: Latency{P50: p50, P999: 3 * p50}}}
 	}
 	tests := []struct {
 		name       string
@@ -159,9 +159,60 @@ func TestMedian(t *testing.T) {
 			if !reflect.DeepEqual(m.Headlines, tt.rates) {
 				t.Errorf("Headlines = %v; want %v in round order", m.Headlines, tt.rates)
 			}
+			for i, r := range tt.rates {
+				if m.Tails[i] != 3*r/10 {
+					t.Errorf("Tails = %v; want each round's p99.9 (3 x rate/10) in round order", m.Tails)
+					break
+				}
+			}
 			if got := m.spread(); got != tt.wantSpread {
 				t.Errorf("spread() = %q; want %q", got, tt.wantSpread)
 			}
 		})
+	}
+}
+
+func TestPairedRatios(t *testing.T) {
+	run := func(server string, rates, tails []float64) Run {
+		return Run{Scenario: "s", Server: server, Headlines: rates, Tails: tails,
+			Load: Result{Conns: 1, MsgsPerSec: rates[0], Latency: Latency{P999: tails[0]}}}
+	}
+	rep := &Report{Rounds: 3, Runs: []Run{
+		run("engine", []float64{100, 300, 200}, []float64{10, 30, 40}),
+		run("net", []float64{50, 300, 400}, []float64{20, 30, 10}),
+	}}
+	paired := rep.PairedRatios()
+	if len(paired) != 1 {
+		t.Fatalf("PairedRatios() = %+v; want one pair, engine over net", paired)
+	}
+	p := paired[0]
+	if p.Versus != "net" || !reflect.DeepEqual(p.Headline, []float64{2, 1, 0.5}) || !reflect.DeepEqual(p.Tail, []float64{0.5, 1, 4}) {
+		t.Errorf("PairedRatios() = %+v; want versus net, headline [2 1 0.5], p999 [0.5 1 4] in round order", p)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Fields("s net 1.00 [0.50 - 2.00] 1.00 [0.50 - 4.00]")
+	found := false
+	for _, l := range strings.Split(b.String(), "\n") {
+		found = found || reflect.DeepEqual(strings.Fields(l), want)
+	}
+	if !found {
+		t.Errorf("table lacks the paired row %q:\n%s", want, b.String())
+	}
+	var js bytes.Buffer
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Rounds int      `json:"rounds"`
+		Paired []Paired `json:"paired"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || back.Rounds != 3 || !reflect.DeepEqual(back.Paired, paired) {
+		t.Errorf("JSON round trip: rounds %d, paired %+v, err %v; want 3 and %+v", back.Rounds, back.Paired, err, paired)
+	}
+	if single := (&Report{Rounds: 1, Runs: rep.Runs}).PairedRatios(); single != nil {
+		t.Errorf("PairedRatios() of one round = %+v; want nil", single)
 	}
 }
