@@ -54,7 +54,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	noPin := fs.Bool("no-pin", false, "do not pin the server to CPU 0 and the load generator to CPU 1")
 	warmup := fs.Duration("warmup", 0, "override every scenario's warm-up (0 = the scenario's own)")
 	duration := fs.Duration("duration", 0, "override every scenario's measured window (0 = the scenario's own)")
-	rounds := fs.Int("rounds", 1, "run every scenario against every server this many times, in rotating order, and report the median run")
+	rounds := fs.Int("rounds", 1, "run every scenario against every server this many times, in rotating order, and report the median run and the engine's paired ratios per round")
 	gogc := fs.String("gogc", "", "GOGC for every server child, the same for all (empty: Go's default)")
 	if err := parseArgs(fs, args); err != nil {
 		return err
