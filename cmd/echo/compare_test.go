@@ -71,6 +71,45 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// TestCompareRounds runs two rounds against the engine and net and checks
+// that the engine's paired ratios come out, one per round, in the table and
+// the JSON.
+func TestCompareRounds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and load generators as child processes")
+	}
+	t.Setenv("NETSYS_ECHO_MAIN", "1")
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	err := runCompare([]string{"-rounds", "2", "-scenario", "^closed-100c-64B$", "-servers", "engine,net",
+		"-warmup", "100ms", "-duration", "200ms", "-json", jsonPath}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "median [min - max] of the 2 rounds' ratios") {
+		t.Errorf("compare -rounds 2 printed no paired ratios:\n%s", out)
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Rounds int            `json:"rounds"`
+		Paired []bench.Paired `json:"paired"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Rounds != 2 || len(rep.Paired) != 1 || rep.Paired[0].Versus != "net" {
+		t.Fatalf("report: rounds %d, paired %+v; want 2 rounds and the engine paired with net", rep.Rounds, rep.Paired)
+	}
+	p := rep.Paired[0]
+	if len(p.Headline) != 2 || len(p.Tail) != 2 || p.Headline[0] <= 0 || p.Headline[1] <= 0 || p.Tail[0] <= 0 || p.Tail[1] <= 0 {
+		t.Errorf("paired ratios %+v; want two positive msgs/s and p99.9 ratios, one per round", p)
+	}
+}
+
 func TestCompareFlags(t *testing.T) {
 	tests := []struct {
 		args []string
