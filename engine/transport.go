@@ -168,16 +168,7 @@ func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 	}
 	start = time.Now()
 	buf, _ := gc.Peek(-1) // valid until Discard: every use of it ends below
-	var (
-		off, inBytes int
-		ferr         error
-		queueFull    bool
-	)
-	if t.workers == nil {
-		off, msgs, inBytes, ferr = t.deliverFrames(c, buf)
-	} else {
-		off, msgs, inBytes, queueFull, ferr = t.postFrames(c, buf)
-	}
+	off, msgs, inBytes, queueFull, ferr := t.frames(c, buf)
 	c.need = 0
 	if rest := buf[off:]; ferr == nil && !queueFull && len(rest) > 0 {
 		if t.sizer != nil {
@@ -211,12 +202,14 @@ func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 // maxHeader is the slack over the largest payload that a frame's header may take.
 const maxHeader = 64
 
-// deliverFrames decodes the frames at the start of buf and hands each to the
-// handler on the loop, until a frame is incomplete or the session is no longer
-// connected. It returns the bytes and messages consumed and any codec error. A
-// handler panic closes only this session: the frames consumed until then stay
-// consumed. One recover covers the whole batch, not each message.
-func (t *transport) deliverFrames(c *conn, buf []byte) (off, msgs, inBytes int, err error) {
+// frames decodes the frames at the start of buf until one is incomplete or
+// the session is no longer connected, and hands each to the handler on the
+// loop or, with workers, queues a copy for the session's worker (full reports
+// a full queue, which also stops it). It returns the bytes and messages
+// consumed and any codec error. A handler panic closes only this session: the
+// frames consumed until then stay consumed. One recover covers the whole
+// batch, not each message.
+func (t *transport) frames(c *conn, buf []byte) (off, msgs, inBytes int, full bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			t.handlerPanicked(c, r)
@@ -225,28 +218,15 @@ func (t *transport) deliverFrames(c *conn, buf []byte) (off, msgs, inBytes int, 
 	for off < len(buf) && c.s.State() == session.StateConnected {
 		payload, n, derr := t.o.codec.Decode(buf[off:])
 		if derr != nil || n == 0 {
-			return off, msgs, inBytes, derr
-		}
-		off += n
-		msgs++
-		inBytes += len(payload)
-		t.h.OnMessage(c.s, payload)
-	}
-	return off, msgs, inBytes, nil
-}
-
-// postFrames decodes the frames at the start of buf and queues a copy of each
-// for the session's worker. It stops like deliverFrames, and also when the
-// session's queue is full (full reports it).
-func (t *transport) postFrames(c *conn, buf []byte) (off, msgs, inBytes int, full bool, err error) {
-	for off < len(buf) && c.s.State() == session.StateConnected {
-		payload, n, derr := t.o.codec.Decode(buf[off:])
-		if derr != nil || n == 0 {
 			return off, msgs, inBytes, false, derr
 		}
 		off += n
 		msgs++
 		inBytes += len(payload)
+		if t.workers == nil {
+			t.h.OnMessage(c.s, payload)
+			continue
+		}
 		b := pool.GetFrame()
 		b.B = append(b.B[:0], payload...)
 		if full = t.workers.post(c, job{kind: jobMessage, msg: b}); full {
