@@ -27,6 +27,18 @@ type wire struct {
 	raw   bool        // codec.Raw: no framing at all
 }
 
+// reportErrors fails t with the first ten of errs and a count of the rest.
+func reportErrors(t *testing.T, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		if i == 10 {
+			t.Errorf("... and %d more errors", len(errs)-i)
+			return
+		}
+		t.Error(err)
+	}
+}
+
 func mustCodec[C codec.Codec](c C, err error) C {
 	if err != nil {
 		panic(err)

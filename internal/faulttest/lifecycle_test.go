@@ -240,13 +240,7 @@ func TestChurnWithStaleIDs(t *testing.T) {
 	nettest.Eventually(t, "every session closed", func() bool { return f.srv.Count() == 0 })
 
 	mu.Lock()
-	for i, err := range errs {
-		if i == 10 {
-			t.Errorf("... and %d more errors", len(errs)-i)
-			break
-		}
-		t.Error(err)
-	}
+	reportErrors(t, errs)
 	mu.Unlock()
 	if n := ch.nilReasons.Load(); n != 0 {
 		t.Errorf("%d sessions closed without a reason", n)

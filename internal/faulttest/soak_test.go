@@ -257,13 +257,7 @@ func TestSoak(t *testing.T) {
 		echoClients, cycles.Load(), faultCounts(faults), snap.Connections.Total, snap.Connections.Rejected, reasons)
 
 	mu.Lock()
-	for i, err := range errs {
-		if i == 10 {
-			t.Errorf("... and %d more errors", len(errs)-i)
-			break
-		}
-		t.Error(err)
-	}
+	reportErrors(t, errs)
 	mu.Unlock()
 	if end.goroutines > start.goroutines+slack || end.fds > start.fds+slack {
 		t.Errorf("after settling: %d goroutines and %d fds; want at most %d and %d (start + %d)",
