@@ -40,9 +40,11 @@ type Run struct {
 	// connection for idle runs) of every round when the run is the median of
 	// several (see Median).
 	Headlines []float64 `json:"round_headlines,omitempty"`
-	// Tails holds the p99.9 latency, in µs, of every round, in the order of
-	// Headlines: the tail of a noisy host varies more than its throughput.
-	Tails []float64 `json:"round_p999_us,omitempty"`
+	// P99s and Tails hold the p99 and p99.9 latency, in µs, and Steals the
+	// host steal, in percent, of every round, in the order of Headlines.
+	P99s   []float64 `json:"round_p99_us,omitempty"`
+	Tails  []float64 `json:"round_p999_us,omitempty"`
+	Steals []float64 `json:"round_steal_pct,omitempty"`
 }
 
 // Median returns the run whose headline figure is the median of runs, the
@@ -54,10 +56,14 @@ func Median(runs []Run) Run {
 	slices.SortFunc(sorted, func(a, b Run) int { return cmp.Compare(a.headline(), b.headline()) })
 	m := sorted[(len(sorted)-1)/2]
 	m.Headlines = make([]float64, len(runs))
+	m.P99s = make([]float64, len(runs))
 	m.Tails = make([]float64, len(runs))
+	m.Steals = make([]float64, len(runs))
 	for i, r := range runs {
 		m.Headlines[i] = r.headline()
+		m.P99s[i] = r.Load.Latency.P99
 		m.Tails[i] = r.Load.Latency.P999
+		m.Steals[i] = r.HostSteal
 	}
 	return m
 }
@@ -111,10 +117,26 @@ type Paired struct {
 	Scenario string `json:"scenario"`
 	Versus   string `json:"versus"` // "net" or "gnet": the engine's figures are over this server's
 	// Headline holds, per round, the engine's msgs/s over Versus's (RSS per
-	// connection for idle scenarios: lower is better), and Tail the same for
-	// p99.9 latency (lower is better).
+	// connection for idle scenarios: lower is better), and P99 and Tail the
+	// same for p99 and p99.9 latency (lower is better).
 	Headline []float64 `json:"headline"`
+	P99      []float64 `json:"p99"`
 	Tail     []float64 `json:"p999"`
+	// Calm marks the rounds in which the host stole at most StealThreshold
+	// percent of the CPUs during both servers' runs: the rounds whose ratio
+	// the host did not disturb.
+	Calm []bool `json:"calm"`
+}
+
+// calm returns the ratios of the calm rounds.
+func (p Paired) calm(ratios []float64) []float64 {
+	var out []float64
+	for i, r := range ratios {
+		if i < len(p.Calm) && p.Calm[i] {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // PairedRatios returns the engine's round-by-round ratios against every
@@ -129,16 +151,19 @@ func (rep *Report) PairedRatios() []Paired {
 			continue
 		}
 		for _, o := range rep.Runs {
-			if o.Scenario != e.Scenario || o.Server == "engine" ||
-				len(o.Headlines) != len(e.Headlines) || len(o.Tails) != len(e.Tails) {
+			n := len(e.Headlines)
+			if o.Scenario != e.Scenario || o.Server == "engine" || len(o.Headlines) != n ||
+				len(o.P99s) != n || len(e.P99s) != n || len(o.Tails) != n || len(e.Tails) != n {
 				continue
 			}
 			p := Paired{Scenario: e.Scenario, Versus: o.Server}
-			for i := range e.Headlines {
+			for i := range n {
 				p.Headline = append(p.Headline, e.Headlines[i]/o.Headlines[i])
-			}
-			for i := range e.Tails {
+				p.P99 = append(p.P99, e.P99s[i]/o.P99s[i])
 				p.Tail = append(p.Tail, e.Tails[i]/o.Tails[i])
+				// Without both steals (a report from before they were kept) no round counts as calm.
+				known := len(e.Steals) == n && len(o.Steals) == n
+				p.Calm = append(p.Calm, known && max(e.Steals[i], o.Steals[i]) <= StealThreshold)
 			}
 			out = append(out, p)
 		}
@@ -213,10 +238,13 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "Each row is the median of %d rounds by msgs/s (KiB/conn for idle runs); spread: max - min over the median.\n", rep.Rounds)
 	}
 	if paired := rep.PairedRatios(); len(paired) > 0 {
-		fmt.Fprintf(&b, "\nThe engine over each server within each round: median [min - max] of the %d rounds' ratios.\n", rep.Rounds)
-		prows := [][]string{{"scenario", "versus", "msgs/s (KiB/conn idle)", "p99.9"}}
+		fmt.Fprintf(&b, "\nThe engine over each server within each round: median [min - max] of the rounds' ratios, over all\n"+
+			"rounds and over the calm ones, those with host steal at most %d%% in both servers' runs.\n", StealThreshold)
+		prows := [][]string{{"scenario", "versus", "rounds", "msgs/s (KiB/conn idle)", "p99", "p99.9"}}
 		for _, p := range paired {
-			prows = append(prows, []string{p.Scenario, p.Versus, summary(p.Headline), summary(p.Tail)})
+			prows = append(prows,
+				[]string{p.Scenario, p.Versus, fmt.Sprintf("all %d", len(p.Headline)), summary(p.Headline), summary(p.P99), summary(p.Tail)},
+				[]string{"", "", fmt.Sprintf("calm %d", len(p.calm(p.Headline))), summary(p.calm(p.Headline)), summary(p.calm(p.P99)), summary(p.calm(p.Tail))})
 		}
 		writeAligned(&b, prows, 2)
 		b.WriteString("\n")

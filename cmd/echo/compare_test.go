@@ -87,7 +87,7 @@ func TestCompareRounds(t *testing.T) {
 		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
 	}
 	out := stdout.String()
-	if !strings.Contains(out, "median [min - max] of the 2 rounds' ratios") {
+	if !strings.Contains(out, "median [min - max] of the rounds' ratios") {
 		t.Errorf("compare -rounds 2 printed no paired ratios:\n%s", out)
 	}
 	b, err := os.ReadFile(jsonPath)
@@ -96,6 +96,7 @@ func TestCompareRounds(t *testing.T) {
 	}
 	var rep struct {
 		Rounds int            `json:"rounds"`
+		Runs   []bench.Run    `json:"runs"`
 		Paired []bench.Paired `json:"paired"`
 	}
 	if err := json.Unmarshal(b, &rep); err != nil {
@@ -105,8 +106,16 @@ func TestCompareRounds(t *testing.T) {
 		t.Fatalf("report: rounds %d, paired %+v; want 2 rounds and the engine paired with net", rep.Rounds, rep.Paired)
 	}
 	p := rep.Paired[0]
-	if len(p.Headline) != 2 || len(p.Tail) != 2 || p.Headline[0] <= 0 || p.Headline[1] <= 0 || p.Tail[0] <= 0 || p.Tail[1] <= 0 {
+	if len(p.Headline) != 2 || len(p.P99) != 2 || len(p.Tail) != 2 || p.Headline[0] <= 0 || p.Headline[1] <= 0 || p.Tail[0] <= 0 || p.Tail[1] <= 0 {
 		t.Errorf("paired ratios %+v; want two positive msgs/s and p99.9 ratios, one per round", p)
+	}
+	if len(rep.Runs) != 2 || len(rep.Runs[0].Steals) != 2 || len(rep.Runs[1].Steals) != 2 || len(p.Calm) != 2 {
+		t.Fatalf("runs %+v, calm %v; want two runs with each round's steal and a calm flag per round", rep.Runs, p.Calm)
+	}
+	for i, calm := range p.Calm {
+		if want := max(rep.Runs[0].Steals[i], rep.Runs[1].Steals[i]) <= bench.StealThreshold; calm != want {
+			t.Errorf("round %d: calm %v with steals %v and %v; want %v", i, calm, rep.Runs[0].Steals[i], rep.Runs[1].Steals[i], want)
+		}
 	}
 }
 
