@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 )
@@ -171,14 +172,50 @@ func (rep *Report) PairedRatios() []Paired {
 	return out
 }
 
-// summary formats ratios as "median [min - max]".
+// summary formats ratios as "median [lo - hi]", with the 95% confidence
+// interval of the median, or as "median (min - max)" when there are too few
+// ratios for one.
 func summary(ratios []float64) string {
 	if len(ratios) == 0 {
 		return "-"
 	}
-	sorted := slices.Clone(ratios)
-	slices.Sort(sorted)
-	return fmt.Sprintf("%.2f [%.2f - %.2f]", sorted[(len(sorted)-1)/2], sorted[0], sorted[len(sorted)-1])
+	med, lo, hi, ok := medianCI(ratios)
+	if !ok {
+		return fmt.Sprintf("%.2f (%.2f - %.2f)", med, lo, hi)
+	}
+	return fmt.Sprintf("%.2f [%.2f - %.2f]", med, lo, hi)
+}
+
+// medianCI returns the median of xs (the lower middle value for an even
+// count) and a distribution-free 95% confidence interval for the median:
+// the k-th smallest and k-th largest values, with the largest k for which
+// the interval covers the true median with at least 95% probability. The
+// count of values below the median is Binomial(n, 1/2), so that
+// probability is 1 - 2 P(B <= k-1). Below 6 values there is no such k;
+// then ok is false and lo and hi are the minimum and maximum.
+func medianCI(xs []float64) (med, lo, hi float64, ok bool) {
+	s := slices.Sorted(slices.Values(xs))
+	n := len(s)
+	med = s[(n-1)/2]
+	k, cdf := 0, 0.0 // cdf is P(B <= k-1)
+	for {
+		next := cdf + binomialHalf(n, k)
+		if 2*next > 0.05 {
+			break
+		}
+		cdf = next
+		k++
+	}
+	if k == 0 {
+		return med, s[0], s[n-1], false
+	}
+	return med, s[k-1], s[n-k], true
+}
+
+// binomialHalf returns P(B = k) for B ~ Binomial(n, 1/2).
+func binomialHalf(n, k int) float64 {
+	lg := func(x int) float64 { v, _ := math.Lgamma(float64(x) + 1); return v }
+	return math.Exp(lg(n) - lg(k) - lg(n-k) - float64(n)*math.Ln2)
 }
 
 // WriteJSON writes rep as indented JSON, with its paired ratios.
@@ -238,8 +275,10 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "Each row is the median of %d rounds by msgs/s (KiB/conn for idle runs); spread: max - min over the median.\n", rep.Rounds)
 	}
 	if paired := rep.PairedRatios(); len(paired) > 0 {
-		fmt.Fprintf(&b, "\nThe engine over each server within each round: median [min - max] of the rounds' ratios, over all\n"+
-			"rounds and over the calm ones, those with host steal at most %d%% in both servers' runs.\n", StealThreshold)
+		fmt.Fprintf(&b, "\nThe engine over each server within each round: the median of the rounds' ratios, over all rounds\n"+
+			"and over the calm ones, those with host steal at most %d%% in both servers' runs. [lo - hi]: the median's\n"+
+			"95%% confidence interval (order statistics, no assumption on the distribution); (min - max): the range,\n"+
+			"for fewer than 6 rounds, where no such interval exists.\n", StealThreshold)
 		prows := [][]string{{"scenario", "versus", "rounds", "msgs/s (KiB/conn idle)", "p99", "p99.9"}}
 		for _, p := range paired {
 			prows = append(prows,

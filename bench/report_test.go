@@ -201,8 +201,8 @@ func TestPairedRatios(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range [][]string{
-		strings.Fields("s net all 3 1.00 [0.50 - 2.00] 1.00 [0.50 - 4.00] 1.00 [0.50 - 4.00]"),
-		strings.Fields("calm 1 2.00 [2.00 - 2.00] 0.50 [0.50 - 0.50] 0.50 [0.50 - 0.50]"),
+		strings.Fields("s net all 3 1.00 (0.50 - 2.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 4.00)"),
+		strings.Fields("calm 1 2.00 (2.00 - 2.00) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50)"),
 	} {
 		found := false
 		for _, l := range strings.Split(b.String(), "\n") {
@@ -230,5 +230,29 @@ func TestPairedRatios(t *testing.T) {
 	}
 	if single := (&Report{Rounds: 1, Runs: rep.Runs}).PairedRatios(); single != nil {
 		t.Errorf("PairedRatios() of one round = %+v; want nil", single)
+	}
+}
+
+func TestMedianCI(t *testing.T) {
+	// The ranks of the distribution-free 95% interval for a median are
+	// tabulated: n = 6: 1st and 6th; 11: 2nd and 10th; 25: 8th and 18th;
+	// 61: 23rd and 39th. Values 1..n shuffled, so the value is the rank.
+	tests := []struct {
+		n, lo, hi int
+		ok        bool
+	}{
+		{n: 1, lo: 1, hi: 1}, {n: 5, lo: 1, hi: 5},
+		{n: 6, lo: 1, hi: 6, ok: true}, {n: 11, lo: 2, hi: 10, ok: true},
+		{n: 25, lo: 8, hi: 18, ok: true}, {n: 61, lo: 23, hi: 39, ok: true},
+	}
+	for _, tt := range tests {
+		xs := make([]float64, tt.n)
+		for i := range xs {
+			xs[i] = float64((i*7)%tt.n + 1) // a permutation of 1..n (7 is prime to every n here)
+		}
+		med, lo, hi, ok := medianCI(xs)
+		if med != float64((tt.n+1)/2) || lo != float64(tt.lo) || hi != float64(tt.hi) || ok != tt.ok {
+			t.Errorf("medianCI(1..%d) = %v [%v - %v] %v; want %v [%v - %v] %v", tt.n, med, lo, hi, ok, (tt.n+1)/2, tt.lo, tt.hi, tt.ok)
+		}
 	}
 }

@@ -87,7 +87,7 @@ func TestCompareRounds(t *testing.T) {
 		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
 	}
 	out := stdout.String()
-	if !strings.Contains(out, "median [min - max] of the rounds' ratios") {
+	if !strings.Contains(out, "the median of the rounds' ratios") {
 		t.Errorf("compare -rounds 2 printed no paired ratios:\n%s", out)
 	}
 	b, err := os.ReadFile(jsonPath)
