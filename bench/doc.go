@@ -51,6 +51,12 @@
 // the bottleneck: the load generator or the scenario set the pace, and the
 // row speaks of latency at that load, not of the server's capacity.
 //
+// Over several rounds, Report.PairedRatios divides the engine's figures by
+// each other server's within each round, and marks the calm rounds: host
+// steal at most StealThreshold percent in both runs. The table gives the
+// median of those ratios with a distribution-free 95% confidence interval,
+// over all rounds and over the calm ones.
+//
 // # Pinning
 //
 // On a 2-core machine compare runs the server on CPU 0 and the load generator
