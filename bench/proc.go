@@ -77,6 +77,17 @@ type ProcSample struct {
 	HostSteal time.Duration // time the hypervisor took from all CPUs so far; 0 if unknown
 }
 
+// SampleProc reads the statistics of process pid and the host's steal, and
+// stamps them with the time. The steal is 0 where /proc/stat cannot say.
+func SampleProc(pid int) (ProcSample, error) {
+	s, err := ReadProcStats(pid)
+	if err != nil {
+		return ProcSample{}, err
+	}
+	steal, _ := ReadHostSteal()
+	return ProcSample{At: time.Now(), ProcStats: s, HostSteal: steal}, nil
+}
+
 // ReadHostSteal returns the CPU time the hypervisor has taken from this
 // machine's CPUs since boot, summed over all of them: the "steal" column of
 // /proc/stat. Errors wrap ErrProc.

@@ -349,7 +349,7 @@ func (t *transport) linger(gc gnet.Conn) {
 	deadline := time.Now().Add(t.o.linger)
 	fds := []unix.PollFd{{Fd: int32(gc.Fd()), Events: unix.POLLOUT}}
 	for left > 0 {
-		wait := min(lingerStep, t.o.linger, time.Until(deadline))
+		wait := min(lingerStep, time.Until(deadline)) // the deadline is at most the linger away
 		if wait <= 0 {
 			return
 		}

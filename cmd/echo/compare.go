@@ -208,12 +208,11 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 	if err := json.Unmarshal(out, &res); err != nil {
 		return bench.Run{}, fmt.Errorf("load result %q: %w", out, err)
 	}
-	after, err := bench.ReadProcStats(srv.pid)
+	after, err := bench.SampleProc(srv.pid)
 	if err != nil {
 		return bench.Run{}, err
 	}
-	steal, _ := bench.ReadHostSteal()
-	samples = append(samples, bench.ProcSample{At: time.Now(), ProcStats: after, HostSteal: steal})
+	samples = append(samples, after)
 	end := res.Start.Add(res.Duration)
 	run := bench.Run{
 		Scenario:  sc.Name,
@@ -245,9 +244,8 @@ func sampleProc(pid int, quit <-chan struct{}) []bench.ProcSample {
 	tick := time.NewTicker(procSampleEvery)
 	defer tick.Stop()
 	for {
-		if s, err := bench.ReadProcStats(pid); err == nil {
-			steal, _ := bench.ReadHostSteal()
-			samples = append(samples, bench.ProcSample{At: time.Now(), ProcStats: s, HostSteal: steal})
+		if s, err := bench.SampleProc(pid); err == nil {
+			samples = append(samples, s)
 		}
 		select {
 		case <-quit:
