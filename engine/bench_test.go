@@ -19,10 +19,13 @@ type echoRoundTrip struct {
 	in   []byte
 }
 
-func newEchoRoundTrip(tb testing.TB, n, size int, opts ...engine.Option) *echoRoundTrip {
-	_, addr := start(tb, engine.HandlerFuncs{
-		Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) },
-	}, append([]engine.Option{engine.WithLoops(1)}, opts...)...)
+func newEchoRoundTrip(tb testing.TB, n, size int, reply bool, opts ...engine.Option) *echoRoundTrip {
+	echo := func(s *session.Session, msg []byte) { _ = s.Send(msg) }
+	if reply {
+		echo = func(s *session.Session, msg []byte) { _ = s.Reply(msg) }
+	}
+	_, addr := start(tb, engine.HandlerFuncs{Message: echo},
+		append([]engine.Option{engine.WithLoops(1)}, opts...)...)
 	c := nettest.Dial(tb, addr)
 	var out []byte
 	for range n {
@@ -41,19 +44,22 @@ func (e *echoRoundTrip) do(tb testing.TB) {
 }
 
 // BenchmarkServerEcho reports per-batch costs of 16 pipelined messages, with
-// handlers inline on the loop and on a worker pool (where each message is
-// copied for its worker and replies take the off-loop send path). The
-// allocations are the whole process's: the client side (net.Conn) included.
+// handlers inline on the loop replying by Send and by Reply, and on a worker
+// pool (where each message is copied for its worker and replies take the
+// off-loop send path). The allocations are the whole process's: the client
+// side (net.Conn) included.
 func BenchmarkServerEcho(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		opts []engine.Option
+		name  string
+		reply bool
+		opts  []engine.Option
 	}{
-		{"inline", nil},
-		{"workers", []engine.Option{engine.WithWorkers(2)}},
+		{"inline-send", false, nil},
+		{"inline-reply", true, nil},
+		{"workers", true, []engine.Option{engine.WithWorkers(2)}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			e := newEchoRoundTrip(b, 16, 64, tc.opts...)
+			e := newEchoRoundTrip(b, 16, 64, tc.reply, tc.opts...)
 			e.do(b)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(e.out)))
@@ -66,20 +72,23 @@ func BenchmarkServerEcho(b *testing.B) {
 }
 
 // TestServerHotPathZeroAllocs checks that, in steady state, a message costs
-// the server no allocation: the whole process, client included, allocates
+// the server no allocation, echoed by Send or by Reply: the whole process, client included, allocates
 // nothing across many round trips, from small pipelined messages to large
 // ones that take several reads and writes.
 func TestServerHotPathZeroAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	for _, tc := range []struct{ n, size int }{{16, 64}, {1, 1 << 10}, {4, 8 << 10}, {1, 64 << 10}} {
-		e := newEchoRoundTrip(t, tc.n, tc.size)
-		for range 100 { // warm the pools
-			e.do(t)
-		}
-		if allocs := testing.AllocsPerRun(300, func() { e.do(t) }); allocs != 0 {
-			t.Errorf("allocations per round trip of %d messages of %d bytes = %v; want 0", tc.n, tc.size, allocs)
+	for _, reply := range []bool{false, true} {
+		for _, tc := range []struct{ n, size int }{{16, 64}, {1, 1 << 10}, {4, 8 << 10}, {1, 64 << 10}} {
+			e := newEchoRoundTrip(t, tc.n, tc.size, reply)
+			for range 100 { // warm the pools
+				e.do(t)
+			}
+			if allocs := testing.AllocsPerRun(300, func() { e.do(t) }); allocs != 0 {
+				t.Errorf("allocations per round trip of %d messages of %d bytes (Reply %v) = %v; want 0",
+					tc.n, tc.size, reply, allocs)
+			}
 		}
 	}
 }

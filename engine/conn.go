@@ -23,6 +23,12 @@ import (
 // while the loop is not inside OnTraffic for this connection wakes the loop once
 // (gnet's Wake runs OnTraffic again); further sends before that wake-up ride on
 // it, so off-loop sends cost one wake-up per batch, not per message.
+//
+// Replies (Session.Reply) made by a handler on the loop while it decodes a
+// batch go to out instead, which only the loop touches, so they skip the lock.
+// To keep the session's output in the order it was queued, a reply takes the
+// out path only while nothing is pending under mu (queued is false); after
+// that it is queued like any Send, and endTraffic writes out before pending.
 type conn struct {
 	gc    gnet.Conn        // fixed at open
 	s     *session.Session // fixed at open
@@ -31,6 +37,12 @@ type conn struct {
 
 	need   int          // owned by the loop: bytes the partial frame at the head needs, 0 if unknown
 	unsent atomic.Int64 // gnet's unsent bytes for this conn as the loop last saw them
+
+	replying atomic.Bool                // written by the loop: it is running inline OnMessage calls for this conn
+	queued   atomic.Bool                // pending != nil; written under mu, read by Reply without it
+	out      *bytebufferpool.ByteBuffer // owned by the loop: replies made while queued was false
+	outMsgs  int                        // owned by the loop
+	outBytes int                        // owned by the loop: payload bytes in out
 
 	wmu sync.Mutex // guards in
 	in  inbox      // jobs waiting for a worker (WithWorkers only)
@@ -54,6 +66,33 @@ func (c *conn) Send(payload []byte) error {
 	return c.queue(payload, true)
 }
 
+// Reply queues payload like Send; on the loop, during inline OnMessage calls
+// for c and with nothing pending, it appends to out without taking the lock.
+// Session.Reply states who may call it.
+func (c *conn) Reply(payload []byte) error {
+	if !c.replying.Load() || c.queued.Load() {
+		return c.Send(payload)
+	}
+	if len(payload) > c.t.o.maxFrame {
+		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(payload), c.t.o.maxFrame)
+	}
+	if c.out == nil {
+		c.out = pool.GetBatch()
+	}
+	b, err := c.t.o.codec.Append(c.out.B, payload)
+	if err != nil {
+		return err
+	}
+	c.out.B = b
+	c.outMsgs++
+	c.outBytes += len(payload)
+	if len(b) > c.t.o.writeHighWater {
+		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
+		return ErrSlowConsumer
+	}
+	return nil
+}
+
 // SendRaw queues b as is, without framing. It is safe from any goroutine.
 func (c *conn) SendRaw(b []byte) error { return c.queue(b, false) }
 
@@ -65,6 +104,7 @@ func (c *conn) queue(p []byte, frame bool) error {
 	}
 	if c.pending == nil {
 		c.pending = pool.GetBatch()
+		c.queued.Store(true)
 	}
 	if frame {
 		b, err := c.t.o.codec.Append(c.pending.B, p)
@@ -128,16 +168,18 @@ func (c *conn) beginTraffic() {
 	c.mu.Unlock()
 }
 
-// endTraffic hands the pending batch to gnet in one Write and records how
-// much gnet has left unsent. It runs on the loop. It reports false if the
-// connection was closed by the write.
+// endTraffic hands the replies and the pending batch to gnet in one Write and
+// records how much gnet has left unsent. It runs on the loop. It reports false
+// if the connection was closed by the write.
 func (c *conn) endTraffic() bool {
 	c.mu.Lock()
 	b := c.pending
 	msgs, bytes := c.pendingMsgs, c.pendingBytes
 	c.pending, c.pendingMsgs, c.pendingBytes = nil, 0, 0
+	c.queued.Store(false)
 	c.inTraffic = false
 	c.mu.Unlock()
+	b, msgs, bytes = c.joinOut(b, msgs, bytes)
 	if b == nil {
 		c.unsent.Store(int64(c.gc.OutboundBuffered()))
 		return true
@@ -159,6 +201,22 @@ func (c *conn) endTraffic() bool {
 	return true
 }
 
+// joinOut puts the loop's replies in front of b, a batch taken from pending,
+// and returns the whole. It runs on the loop.
+func (c *conn) joinOut(b *bytebufferpool.ByteBuffer, msgs, bytes int) (*bytebufferpool.ByteBuffer, int, int) {
+	out := c.out
+	if out == nil {
+		return b, msgs, bytes
+	}
+	msgs, bytes = msgs+c.outMsgs, bytes+c.outBytes
+	c.out, c.outMsgs, c.outBytes = nil, 0, 0
+	if b != nil {
+		out.B = append(out.B, b.B...)
+		pool.PutBatch(b)
+	}
+	return out, msgs, bytes
+}
+
 // hasUnsent reports whether c has bytes queued in the engine, or had bytes
 // unsent in gnet when its loop last looked.
 func (c *conn) hasUnsent() bool {
@@ -167,13 +225,15 @@ func (c *conn) hasUnsent() bool {
 	return c.pending != nil || c.unsent.Load() > 0
 }
 
-// takePending stops all sending and returns what is still queued; the caller
-// owns the buffer. It runs on the loop when the connection closes.
+// takePending stops all sending and returns what is still queued, replies
+// first; the caller owns the buffer. It runs on the loop when the connection closes.
 func (c *conn) takePending() (b *bytebufferpool.ByteBuffer, msgs, bytes int, reason error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, msgs, bytes, reason = c.pending, c.pendingMsgs, c.pendingBytes, c.reason
 	c.pending, c.pendingMsgs, c.pendingBytes = nil, 0, 0
+	c.queued.Store(false)
 	c.closing = true
+	b, msgs, bytes = c.joinOut(b, msgs, bytes)
 	return b, msgs, bytes, reason
 }

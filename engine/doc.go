@@ -7,7 +7,7 @@
 // place from gnet's buffer and hands each message to the Handler:
 //
 //	srv, err := engine.NewServer(engine.HandlerFuncs{
-//		Message: func(s *session.Session, msg []byte) { s.Send(msg) }, // echo
+//		Message: func(s *session.Session, msg []byte) { s.Reply(msg) }, // echo
 //	}, engine.WithMaxConns(10_000), engine.WithIdleTimeout(time.Minute))
 //	if err != nil { ... }
 //	if err := srv.Start("127.0.0.1:9000"); err != nil { ... }
@@ -24,7 +24,9 @@
 // goroutine. Sends made during OnMessage are batched and written with one
 // write when the loop has handled everything it read; sends from other
 // goroutines are batched too, at one wake-up of the loop per batch. Send copies
-// the payload before it returns.
+// the payload before it returns. Session.Reply is Send for a handler answering
+// the message it is given, called from OnMessage itself: on the loop it skips
+// the lock that Send takes, and it keeps its place in order with every Send.
 //
 // A session ID is never reused, even when the operating system reuses the
 // connection's fd at once: Server.Session with a stale ID returns nil, and

@@ -29,37 +29,26 @@ func (l *loopConn) Wake(gnet.AsyncCallback) error { return nil }
 
 // BenchmarkTraffic measures what the engine adds to gnet per batch of 16
 // pipelined 64-byte messages echoed by a handler on the loop, without
-// syscalls: "engine" is the transport's traffic path (decode, handler, Send,
-// batched write, counters, latency), "bare" is what the bare gnet echo in
-// bench/ does with the same batch (decode, then one write of the frames).
-// Read the two as a ratio taken in the same run.
+// syscalls: "send" and "reply" are the transport's traffic path (decode,
+// handler, Session.Send or Session.Reply, batched write, counters, latency),
+// "bare" is what the bare gnet echo in bench/ does with the same batch
+// (decode, then one write of the frames). Read them as ratios taken in the
+// same run.
 func BenchmarkTraffic(b *testing.B) {
 	const n, size = 16, 64
 	var batch []byte
 	for range n {
 		batch, _ = codec.Default().Append(batch, make([]byte, size))
 	}
-	b.Run("engine", func(b *testing.B) {
-		o, err := buildOptions([]Option{WithLoops(1)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		echo := HandlerFuncs{Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) }}
-		tr := newTransport(o, echo, metrics.KindServer, "bench")
-		lc := &loopConn{batch: batch}
-		if tr.open(lc) == nil {
-			b.Fatal("open refused the connection")
-		}
-		b.ReportAllocs()
-		b.SetBytes(int64(len(batch)))
-		for b.Loop() {
-			lc.refill()
-			tr.traffic(lc)
-		}
-		if lc.written != b.N*len(batch) && b.N > 0 {
-			b.Fatalf("wrote %d bytes in %d batches; want %d", lc.written, b.N, b.N*len(batch))
-		}
-	})
+	for _, echo := range []struct {
+		name string
+		h    Handler
+	}{
+		{"send", HandlerFuncs{Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) }}},
+		{"reply", HandlerFuncs{Message: func(s *session.Session, msg []byte) { _ = s.Reply(msg) }}},
+	} {
+		b.Run(echo.name, func(b *testing.B) { benchTraffic(b, echo.h, batch) })
+	}
 	b.Run("bare", func(b *testing.B) {
 		c := codec.Default()
 		lc := &loopConn{batch: batch}
@@ -80,4 +69,26 @@ func BenchmarkTraffic(b *testing.B) {
 			_, _ = lc.Discard(used)
 		}
 	})
+}
+
+// benchTraffic runs the transport's traffic path with handler h over batch.
+func benchTraffic(b *testing.B, h Handler, batch []byte) {
+	o, err := buildOptions([]Option{WithLoops(1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := newTransport(o, h, metrics.KindServer, "bench")
+	lc := &loopConn{batch: batch}
+	if tr.open(lc) == nil {
+		b.Fatal("open refused the connection")
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(batch)))
+	for b.Loop() {
+		lc.refill()
+		tr.traffic(lc)
+	}
+	if lc.written != b.N*len(batch) && b.N > 0 {
+		b.Fatalf("wrote %d bytes in %d batches; want %d", lc.written, b.N, b.N*len(batch))
+	}
 }

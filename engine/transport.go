@@ -210,7 +210,11 @@ const maxHeader = 64
 // frames consumed until then stay consumed. One recover covers the whole
 // batch, not each message.
 func (t *transport) frames(c *conn, buf []byte) (off, msgs, inBytes int, full bool, err error) {
+	if t.workers == nil {
+		c.replying.Store(true) // Session.Reply may take the loop's path
+	}
 	defer func() {
+		c.replying.Store(false)
 		if r := recover(); r != nil {
 			t.handlerPanicked(c, r)
 		}

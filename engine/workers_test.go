@@ -216,7 +216,7 @@ func TestWorkersHotPathAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")
 	}
-	e := newEchoRoundTrip(t, 16, 64, engine.WithWorkers(2))
+	e := newEchoRoundTrip(t, 16, 64, true, engine.WithWorkers(2))
 	for range 200 {
 		e.do(t)
 	}

@@ -11,6 +11,7 @@ import (
 type printWriter struct{ name string }
 
 func (w printWriter) Send(p []byte) error    { fmt.Printf("%s <- %s\n", w.name, p); return nil }
+func (w printWriter) Reply(p []byte) error   { return w.Send(p) }
 func (w printWriter) SendRaw(b []byte) error { return w.Send(b) }
 func (w printWriter) Close(reason error)     { fmt.Printf("%s closing: %v\n", w.name, reason) }
 

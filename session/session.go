@@ -32,12 +32,15 @@ func (s State) String() string {
 }
 
 // Writer is the transport side of a session; the engine implements it.
-// All methods are safe to call from any goroutine and must not block on the
-// event loop.
+// Its methods must not block on the event loop, and all but Reply are safe to
+// call from any goroutine.
 type Writer interface {
 	// Send frames payload with the codec and queues it for writing.
 	// The caller may reuse payload as soon as Send returns.
 	Send(payload []byte) error
+	// Reply is Send for a handler replying to the message it is being given:
+	// see Session.Reply for when it may be called.
+	Reply(payload []byte) error
 	// SendRaw queues b for writing as is, without framing.
 	// The caller may reuse b as soon as SendRaw returns.
 	SendRaw(b []byte) error
@@ -111,6 +114,20 @@ func (s *Session) Send(payload []byte) error {
 		return ErrClosed
 	}
 	return s.w.Send(payload)
+}
+
+// Reply is Send for the handler of a message replying to it: it must be
+// called by the goroutine running Handler.OnMessage for this session, before
+// OnMessage returns. The reply takes the same place in the session's output as
+// a Send made at that moment would. When OnMessage runs on the event loop (no
+// workers), Reply appends to a buffer only the loop touches and skips Send's
+// lock; everywhere else it is Send. Calling Reply from any other goroutine
+// while OnMessage runs for the session is a data race: use Send there.
+func (s *Session) Reply(payload []byte) error {
+	if s.State() >= StateClosing {
+		return ErrClosed
+	}
+	return s.w.Reply(payload)
 }
 
 // SendRaw queues b as is, without framing. It returns ErrClosed once the

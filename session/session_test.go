@@ -14,16 +14,24 @@ import (
 
 // fakeWriter records what a session hands to its transport.
 type fakeWriter struct {
-	mu     sync.Mutex
-	sent   [][]byte
-	raw    [][]byte
-	closes []error
+	mu      sync.Mutex
+	sent    [][]byte
+	replies [][]byte
+	raw     [][]byte
+	closes  []error
 }
 
 func (w *fakeWriter) Send(p []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.sent = append(w.sent, bytes.Clone(p))
+	return nil
+}
+
+func (w *fakeWriter) Reply(p []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.replies = append(w.replies, bytes.Clone(p))
 	return nil
 }
 
@@ -40,16 +48,17 @@ func (w *fakeWriter) Close(reason error) {
 	w.closes = append(w.closes, reason)
 }
 
-func (w *fakeWriter) calls() (sent, raw [][]byte, closes []error) {
+func (w *fakeWriter) calls() (sent, replies, raw [][]byte, closes []error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return slices.Clone(w.sent), slices.Clone(w.raw), slices.Clone(w.closes)
+	return slices.Clone(w.sent), slices.Clone(w.replies), slices.Clone(w.raw), slices.Clone(w.closes)
 }
 
 // nopWriter accepts everything and allocates nothing.
 type nopWriter struct{}
 
 func (nopWriter) Send([]byte) error    { return nil }
+func (nopWriter) Reply([]byte) error   { return nil }
 func (nopWriter) SendRaw([]byte) error { return nil }
 func (nopWriter) Close(error)          {}
 
@@ -142,7 +151,7 @@ func TestCloseCallsWriterOnce(t *testing.T) {
 		if got := s.State(); got != StateClosing {
 			t.Errorf("from %v: State() after Close = %v; want %v", from, got, StateClosing)
 		}
-		if _, _, closes := w.calls(); len(closes) != 1 || closes[0] != errA {
+		if _, _, _, closes := w.calls(); len(closes) != 1 || closes[0] != errA {
 			t.Errorf("from %v: Close(A), Close(B): writer.Close calls = %v; want [%v]", from, closes, errA)
 		}
 	}
@@ -161,7 +170,7 @@ func TestCloseConcurrentCallsWriterOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if _, _, closes := w.calls(); len(closes) != 1 {
+	if _, _, _, closes := w.calls(); len(closes) != 1 {
 		t.Errorf("8 concurrent Close calls: writer.Close called %d times (%v); want 1", len(closes), closes)
 	}
 }
@@ -172,7 +181,7 @@ func TestCloseAfterUnregisterIsNoop(t *testing.T) {
 	s := r.Register(3, w, nil, nil)
 	r.Unregister(s)
 	s.Close(errors.New("late"))
-	if _, _, closes := w.calls(); len(closes) != 0 {
+	if _, _, _, closes := w.calls(); len(closes) != 0 {
 		t.Errorf("Close after Unregister: writer.Close calls = %v; want none", closes)
 	}
 	if got := s.State(); got != StateClosed {
@@ -180,7 +189,7 @@ func TestCloseAfterUnregisterIsNoop(t *testing.T) {
 	}
 }
 
-func TestSendAndSendRaw(t *testing.T) {
+func TestSends(t *testing.T) {
 	tests := []struct {
 		name    string
 		state   State // set before sending; StateClosing is reached by Close
@@ -207,16 +216,20 @@ func TestSendAndSendRaw(t *testing.T) {
 			if err := s.Send([]byte("payload")); !errors.Is(err, tt.wantErr) {
 				t.Errorf("Send(%q) = %v; want %v", "payload", err, tt.wantErr)
 			}
+			if err := s.Reply([]byte("reply")); !errors.Is(err, tt.wantErr) {
+				t.Errorf("Reply(%q) = %v; want %v", "reply", err, tt.wantErr)
+			}
 			if err := s.SendRaw([]byte("raw")); !errors.Is(err, tt.wantErr) {
 				t.Errorf("SendRaw(%q) = %v; want %v", "raw", err, tt.wantErr)
 			}
-			sent, raw, _ := w.calls()
-			wantSent, wantRaw := [][]byte{[]byte("payload")}, [][]byte{[]byte("raw")}
+			sent, replies, raw, _ := w.calls()
+			wantSent, wantReplies, wantRaw := [][]byte{[]byte("payload")}, [][]byte{[]byte("reply")}, [][]byte{[]byte("raw")}
 			if tt.wantErr != nil {
-				wantSent, wantRaw = nil, nil
+				wantSent, wantReplies, wantRaw = nil, nil, nil
 			}
-			if !slices.EqualFunc(sent, wantSent, bytes.Equal) || !slices.EqualFunc(raw, wantRaw, bytes.Equal) {
-				t.Errorf("writer got Send %q, SendRaw %q; want %q, %q", sent, raw, wantSent, wantRaw)
+			if !slices.EqualFunc(sent, wantSent, bytes.Equal) || !slices.EqualFunc(replies, wantReplies, bytes.Equal) ||
+				!slices.EqualFunc(raw, wantRaw, bytes.Equal) {
+				t.Errorf("writer got Send %q, Reply %q, SendRaw %q; want %q, %q, %q", sent, replies, raw, wantSent, wantReplies, wantRaw)
 			}
 		})
 	}

@@ -57,7 +57,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	mon := metrics.NewMonitor()
 	srv, err := engine.NewServer(engine.HandlerFuncs{
-		Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) },
+		Message: func(s *session.Session, msg []byte) { _ = s.Reply(msg) },
 	},
 		engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
 		engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
