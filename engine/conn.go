@@ -40,6 +40,7 @@ type conn struct {
 
 	replying atomic.Bool                // written by the loop: it is running inline OnMessage calls for this conn
 	queued   atomic.Bool                // pending != nil; written under mu, read by Reply without it
+	hasOut   atomic.Bool                // out != nil; written by the loop, read by Server.Stop's drain
 	out      *bytebufferpool.ByteBuffer // owned by the loop: replies made while queued was false
 	outMsgs  int                        // owned by the loop
 	outBytes int                        // owned by the loop: payload bytes in out
@@ -67,17 +68,18 @@ func (c *conn) Send(payload []byte) error {
 }
 
 // Reply queues payload like Send; on the loop, during inline OnMessage calls
-// for c and with nothing pending, it appends to out without taking the lock.
-// Session.Reply states who may call it.
+// for c, with nothing pending and the server not stopping, it appends to out
+// without taking the lock. Session.Reply states who may call it.
 func (c *conn) Reply(payload []byte) error {
-	if !c.replying.Load() || c.queued.Load() {
-		return c.Send(payload)
+	if !c.replying.Load() || c.queued.Load() || c.t.stopping.Load() {
+		return c.Send(payload) // refuses once Stop has begun, as Send does
 	}
 	if len(payload) > c.t.o.maxFrame {
 		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(payload), c.t.o.maxFrame)
 	}
 	if c.out == nil {
 		c.out = pool.GetBatch()
+		c.hasOut.Store(true)
 	}
 	b, err := c.t.o.codec.Append(c.out.B, payload)
 	if err != nil {
@@ -172,6 +174,9 @@ func (c *conn) beginTraffic() {
 // records how much gnet has left unsent. It runs on the loop. It reports false
 // if the connection was closed by the write.
 func (c *conn) endTraffic() bool {
+	if c.out != nil {
+		defer c.hasOut.Store(false) // after the write and the unsent count: Stop's drain waits for both
+	}
 	c.mu.Lock()
 	b := c.pending
 	msgs, bytes := c.pendingMsgs, c.pendingBytes
@@ -222,7 +227,7 @@ func (c *conn) joinOut(b *bytebufferpool.ByteBuffer, msgs, bytes int) (*bytebuff
 func (c *conn) hasUnsent() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.pending != nil || c.unsent.Load() > 0
+	return c.pending != nil || c.hasOut.Load() || c.unsent.Load() > 0
 }
 
 // takePending stops all sending and returns what is still queued, replies
@@ -235,5 +240,6 @@ func (c *conn) takePending() (b *bytebufferpool.ByteBuffer, msgs, bytes int, rea
 	c.queued.Store(false)
 	c.closing = true
 	b, msgs, bytes = c.joinOut(b, msgs, bytes)
+	c.hasOut.Store(false)
 	return b, msgs, bytes, reason
 }

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -200,5 +201,52 @@ func TestRepliesBeforePanicAreDelivered(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "a,b" {
 		t.Errorf("got %q before the close; want a, b", got)
+	}
+}
+
+// TestReplyDuringStop: once Stop has begun, Reply refuses like Send, and a
+// reply accepted before it still reaches the peer before the close.
+func TestReplyDuringStop(t *testing.T) {
+	sessions := make(chan *session.Session, 2)
+	held := make(chan struct{})
+	release := make(chan struct{})
+	second := make(chan error, 1)
+	srv, addr := start(t, engine.HandlerFuncs{
+		Connect: func(s *session.Session) { sessions <- s },
+		Message: func(s *session.Session, msg []byte) {
+			if err := s.Reply([]byte("first")); err != nil {
+				t.Errorf("Reply before Stop: %v", err)
+			}
+			close(held)
+			<-release
+			second <- s.Reply([]byte("second"))
+		},
+	})
+	c := nettest.Dial(t, addr)
+	<-sessions
+	nettest.Dial(t, addr)
+	other := <-sessions
+	c.Send(t, []byte("hold"))
+	<-held
+
+	stopped := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
+		defer cancel()
+		stopped <- srv.Stop(ctx)
+	}()
+	nettest.Eventually(t, "Stop refusing sends", func() bool {
+		return errors.Is(other.Send([]byte("probe")), session.ErrClosed)
+	})
+	close(release)
+	if err := <-second; !errors.Is(err, session.ErrClosed) {
+		t.Errorf("Reply after Stop began = %v; want ErrClosed", err)
+	}
+	if got := c.Recv(t); string(got) != "first" {
+		t.Errorf("got %q; want the reply made before Stop", got)
+	}
+	c.WaitClosed(t)
+	if err := <-stopped; err != nil {
+		t.Errorf("Stop: %v", err)
 	}
 }
