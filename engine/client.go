@@ -494,6 +494,6 @@ func (cl *Client) opening(gc gnet.Conn) bool {
 	if cl.closed {
 		return false
 	}
-	cl.shard = cl.t.shardFor(gc)
+	cl.shard = cl.t.loopOf(gc).shard
 	return true
 }

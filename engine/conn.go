@@ -25,25 +25,26 @@ import (
 // it, so off-loop sends cost one wake-up per batch, not per message.
 //
 // Replies (Session.Reply) made by a handler on the loop while it decodes a
-// batch go to out instead, which only the loop touches, so they skip the lock.
-// To keep the session's output in the order it was queued, a reply takes the
-// out path only while nothing is pending under mu (queued is false); after
-// that it is queued like any Send, and endTraffic writes out before pending.
+// batch go to the loop's reply buffer instead (loop.out: one connection is in
+// OnTraffic at a time), which only the loop touches, so they skip the lock and
+// the pool. To keep the session's output in the order it was queued, a reply
+// takes that path only while nothing is pending under mu (queued is false);
+// after that it is queued like any Send, and endTraffic writes the replies
+// before pending.
 type conn struct {
-	gc    gnet.Conn        // fixed at open
-	s     *session.Session // fixed at open
-	t     *transport       // fixed at open
-	shard *metrics.Shard   // this loop's metrics shard: written only on the loop
+	gc   gnet.Conn        // fixed at open
+	s    *session.Session // fixed at open
+	t    *transport       // fixed at open
+	loop *loop            // fixed at open: what this conn's event loop shares
 
 	need   int          // owned by the loop: bytes the partial frame at the head needs, 0 if unknown
 	unsent atomic.Int64 // gnet's unsent bytes for this conn as the loop last saw them
 
-	replying atomic.Bool                // written by the loop: it is running inline OnMessage calls for this conn
-	queued   atomic.Bool                // pending != nil; written under mu, read by Reply without it
-	hasOut   atomic.Bool                // out != nil; written by the loop, read by Server.Stop's drain
-	out      *bytebufferpool.ByteBuffer // owned by the loop: replies made while queued was false
-	outMsgs  int                        // owned by the loop
-	outBytes int                        // owned by the loop: payload bytes in out
+	replying atomic.Bool // written by the loop: it is running inline OnMessage calls for this conn
+	queued   atomic.Bool // pending != nil; written under mu, read by Reply without it
+	hasOut   atomic.Bool // outMsgs > 0; written by the loop, read by Server.Stop's drain
+	outMsgs  int         // owned by the loop: replies of this conn in loop.out
+	outBytes int         // owned by the loop: their payload bytes
 
 	wmu sync.Mutex // guards in
 	in  inbox      // jobs waiting for a worker (WithWorkers only)
@@ -77,15 +78,15 @@ func (c *conn) Reply(payload []byte) error {
 	if len(payload) > c.t.o.maxFrame {
 		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(payload), c.t.o.maxFrame)
 	}
-	if c.out == nil {
-		c.out = pool.GetBatch()
-		c.hasOut.Store(true)
-	}
-	b, err := c.t.o.codec.Append(c.out.B, payload)
+	out := c.loop.out
+	b, err := c.t.o.codec.Append(out.B, payload)
 	if err != nil {
 		return err
 	}
-	c.out.B = b
+	out.B = b
+	if c.outMsgs == 0 {
+		c.hasOut.Store(true)
+	}
 	c.outMsgs++
 	c.outBytes += len(payload)
 	if len(b) > c.t.o.writeHighWater {
@@ -174,27 +175,42 @@ func (c *conn) beginTraffic() {
 // records how much gnet has left unsent. It runs on the loop. It reports false
 // if the connection was closed by the write.
 func (c *conn) endTraffic() bool {
-	if c.out != nil {
-		defer c.hasOut.Store(false) // after the write and the unsent count: Stop's drain waits for both
-	}
 	c.mu.Lock()
-	b := c.pending
+	p := c.pending
 	msgs, bytes := c.pendingMsgs, c.pendingBytes
 	c.pending, c.pendingMsgs, c.pendingBytes = nil, 0, 0
 	c.queued.Store(false)
 	c.inTraffic = false
 	c.mu.Unlock()
-	b, msgs, bytes = c.joinOut(b, msgs, bytes)
-	if b == nil {
+	var out []byte
+	if c.outMsgs > 0 {
+		defer c.hasOut.Store(false) // after the write and the unsent count: Stop's drain waits for both
+		lo := c.loop.out
+		if p != nil { // sends queued after the replies go after them
+			lo.B = append(lo.B, p.B...)
+			pool.PutBatch(p)
+			p = nil
+		}
+		out = lo.B
+		msgs, bytes = msgs+c.outMsgs, bytes+c.outBytes
+		c.outMsgs, c.outBytes = 0, 0
+	} else if p != nil {
+		out = p.B
+	}
+	if out == nil {
 		c.unsent.Store(int64(c.gc.OutboundBuffered()))
 		return true
 	}
-	c.shard.MessagesOut(msgs, bytes)
+	c.loop.shard.MessagesOut(msgs, bytes)
 	c.s.CountOut(msgs, bytes)
 	// A failed Write closes the connection inside Write: OnClose has run when
 	// it returns, and the conn must not be used again.
-	_, err := c.gc.Write(b.B)
-	pool.PutBatch(b)
+	_, err := c.gc.Write(out)
+	if p != nil {
+		pool.PutBatch(p)
+	} else {
+		c.loop.reuse()
+	}
 	if err != nil {
 		return false
 	}
@@ -206,22 +222,6 @@ func (c *conn) endTraffic() bool {
 	return true
 }
 
-// joinOut puts the loop's replies in front of b, a batch taken from pending,
-// and returns the whole. It runs on the loop.
-func (c *conn) joinOut(b *bytebufferpool.ByteBuffer, msgs, bytes int) (*bytebufferpool.ByteBuffer, int, int) {
-	out := c.out
-	if out == nil {
-		return b, msgs, bytes
-	}
-	msgs, bytes = msgs+c.outMsgs, bytes+c.outBytes
-	c.out, c.outMsgs, c.outBytes = nil, 0, 0
-	if b != nil {
-		out.B = append(out.B, b.B...)
-		pool.PutBatch(b)
-	}
-	return out, msgs, bytes
-}
-
 // hasUnsent reports whether c has bytes queued in the engine, or had bytes
 // unsent in gnet when its loop last looked.
 func (c *conn) hasUnsent() bool {
@@ -230,8 +230,10 @@ func (c *conn) hasUnsent() bool {
 	return c.pending != nil || c.hasOut.Load() || c.unsent.Load() > 0
 }
 
-// takePending stops all sending and returns what is still queued, replies
-// first; the caller owns the buffer. It runs on the loop when the connection closes.
+// takePending stops all sending and returns what is still queued; the caller
+// owns the buffer. It runs on the loop when the connection closes. Replies
+// are never left: endTraffic takes them before its Write, the one call of an
+// OnTraffic that can close the connection at once.
 func (c *conn) takePending() (b *bytebufferpool.ByteBuffer, msgs, bytes int, reason error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -239,7 +241,5 @@ func (c *conn) takePending() (b *bytebufferpool.ByteBuffer, msgs, bytes int, rea
 	c.pending, c.pendingMsgs, c.pendingBytes = nil, 0, 0
 	c.queued.Store(false)
 	c.closing = true
-	b, msgs, bytes = c.joinOut(b, msgs, bytes)
-	c.hasOut.Store(false)
 	return b, msgs, bytes, reason
 }

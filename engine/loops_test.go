@@ -14,7 +14,8 @@ import (
 
 // TestLoopsDefaultToGOMAXPROCS checks that connections spread over as many
 // gnet event loops as GOMAXPROCS when WithLoops is not given: each loop gets
-// its own metrics shard the first time it opens a connection.
+// its own shared state (metrics shard, reply buffer) the first time it opens
+// a connection.
 func TestLoopsDefaultToGOMAXPROCS(t *testing.T) {
 	want := runtime.GOMAXPROCS(0)
 	opened := make(chan struct{}, 64)
@@ -43,9 +44,9 @@ func TestLoopsDefaultToGOMAXPROCS(t *testing.T) {
 			t.Fatal("no OnConnect within 10s")
 		}
 	}
-	srv.t.shardMu.Lock()
-	got := len(srv.t.shards)
-	srv.t.shardMu.Unlock()
+	srv.t.loopMu.Lock()
+	got := len(srv.t.loops)
+	srv.t.loopMu.Unlock()
 	if got != want {
 		t.Errorf("connections landed on %d event loops; want %d", got, want)
 	}

@@ -250,3 +250,52 @@ func TestReplyDuringStop(t *testing.T) {
 		t.Errorf("Stop: %v", err)
 	}
 }
+
+// TestRepliesOfManySessionsOnOneLoop: the sessions of one loop share its
+// reply buffer, one batch at a time; every peer gets its own replies, in
+// order, including batches larger than the buffer a loop keeps.
+func TestRepliesOfManySessionsOnOneLoop(t *testing.T) {
+	_, addr := start(t, engine.HandlerFuncs{Message: func(s *session.Session, msg []byte) {
+		if err := s.Reply(msg); err != nil {
+			t.Errorf("Reply: %v", err)
+		}
+	}}, engine.WithLoops(1))
+	const conns, perConn = 16, 20
+	done := make(chan error, conns)
+	for i := range conns {
+		c := nettest.Dial(t, addr)
+		go func() {
+			var batch []byte
+			var want [][]byte
+			for j := range perConn {
+				m := []byte(fmt.Sprintf("conn %d message %d ", i, j))
+				if j == perConn/2 {
+					m = append(m, bytes.Repeat([]byte{byte(i)}, 300<<10)...) // over what a loop keeps
+				}
+				want = append(want, m)
+				batch = append(batch, nettest.Frame(m)...)
+			}
+			if _, err := c.Write(batch); err != nil {
+				done <- err
+				return
+			}
+			for j, w := range want {
+				got, err := c.TryRecv(nettest.Timeout)
+				if err != nil {
+					done <- fmt.Errorf("conn %d, reply %d: %w", i, j, err)
+					return
+				}
+				if !bytes.Equal(got, w) {
+					done <- fmt.Errorf("conn %d, reply %d: got %.40q (%d bytes); want %.40q (%d bytes)", i, j, got, len(got), w, len(w))
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range conns {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
 	"golang.org/x/sys/unix"
 
 	"github.com/netsys-go/netsys/codec"
@@ -35,8 +36,29 @@ type transport struct {
 	active   atomic.Int64
 	stopping atomic.Bool
 
-	shardMu sync.Mutex
-	shards  map[gnet.EventLoop]*metrics.Shard // guarded by shardMu
+	loopMu sync.Mutex
+	loops  map[gnet.EventLoop]*loop // guarded by loopMu
+}
+
+// loop is what the connections of one gnet event loop share. Only that loop
+// uses it once it is made.
+type loop struct {
+	shard *metrics.Shard             // the loop's metrics shard, so that each shard has one writer
+	out   *bytebufferpool.ByteBuffer // the replies (Session.Reply) of the connection in OnTraffic
+}
+
+// maxLoopOut is the most reply buffer a loop keeps between batches; a larger
+// one goes back to the pool after its batch is written.
+const maxLoopOut = 256 << 10
+
+// reuse empties l.out after its batch was handed to gnet.
+func (l *loop) reuse() {
+	if cap(l.out.B) > maxLoopOut {
+		pool.PutBatch(l.out)
+		l.out = pool.GetBatch()
+		return
+	}
+	l.out.B = l.out.B[:0]
 }
 
 func newTransport(o options, h Handler, kind metrics.Kind, name string) *transport {
@@ -47,29 +69,28 @@ func newTransport(o options, h Handler, kind metrics.Kind, name string) *transpo
 		name = o.name
 	}
 	t := &transport{
-		o:      o,
-		h:      h,
-		kind:   kind,
-		reg:    session.NewRegistry(),
-		src:    o.monitor.Source(kind, name, o.loops),
-		shards: make(map[gnet.EventLoop]*metrics.Shard, o.loops),
+		o:     o,
+		h:     h,
+		kind:  kind,
+		reg:   session.NewRegistry(),
+		src:   o.monitor.Source(kind, name, o.loops),
+		loops: make(map[gnet.EventLoop]*loop, o.loops),
 	}
 	t.sizer, _ = o.codec.(codec.Sizer)
 	return t
 }
 
-// shardFor returns the metrics shard of gc's event loop, so that each shard
-// has exactly one writer.
-func (t *transport) shardFor(gc gnet.Conn) *metrics.Shard {
+// loopOf returns the shared state of gc's event loop, made on first use.
+func (t *transport) loopOf(gc gnet.Conn) *loop {
 	el := gc.EventLoop()
-	t.shardMu.Lock()
-	defer t.shardMu.Unlock()
-	sh, ok := t.shards[el]
+	t.loopMu.Lock()
+	defer t.loopMu.Unlock()
+	l, ok := t.loops[el]
 	if !ok {
-		sh = t.src.Shard(len(t.shards) % t.o.loops)
-		t.shards[el] = sh
+		l = &loop{shard: t.src.Shard(len(t.loops) % t.o.loops), out: pool.GetBatch()}
+		t.loops[el] = l
 	}
-	return sh
+	return l
 }
 
 // admit reserves a place for a new session, or reports that the limit is reached.
@@ -96,7 +117,7 @@ func (t *transport) open(gc gnet.Conn) *conn {
 		return nil
 	}
 	t.applySocketOptions(gc)
-	c := &conn{gc: gc, t: t, shard: t.shardFor(gc)}
+	c := &conn{gc: gc, t: t, loop: t.loopOf(gc)}
 	c.s = t.reg.Register(gc.Fd(), c, gc.LocalAddr(), gc.RemoteAddr())
 	c.s.Touch(time.Now().UnixNano())
 	c.s.SetState(session.StateConnected)
@@ -140,7 +161,7 @@ func (t *transport) traffic(gc gnet.Conn) gnet.Action {
 	}
 	if msgs > 0 && t.kind == metrics.KindServer {
 		// A client's latencies are request round trips, recorded by Client.
-		c.shard.Latency(time.Since(start), msgs)
+		c.loop.shard.Latency(time.Since(start), msgs)
 	}
 	if c.s.State() >= session.StateClosing {
 		return gnet.Close
@@ -183,7 +204,7 @@ func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 	}
 	if msgs > 0 {
 		c.s.CountIn(msgs, inBytes)
-		c.shard.MessagesIn(msgs, inBytes)
+		c.loop.shard.MessagesIn(msgs, inBytes)
 		c.s.Touch(start.UnixNano())
 	}
 	if ferr != nil {
@@ -281,7 +302,7 @@ func (t *transport) closed(gc gnet.Conn, err error) {
 	gc.SetContext(nil)
 	b, msgs, bytes, reason := c.takePending()
 	if b != nil {
-		c.shard.MessagesOut(msgs, bytes)
+		c.loop.shard.MessagesOut(msgs, bytes)
 		c.s.CountOut(msgs, bytes)
 		_, _ = gc.Write(b.B)
 		pool.PutBatch(b)
