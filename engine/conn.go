@@ -17,8 +17,8 @@ import (
 // conn is the engine's state for one connection. It is the session's Writer and
 // rides in the gnet.Conn's context.
 //
-// Outbound bytes of every kind (replies sent by a handler on the loop, sends from
-// other goroutines, broadcasts) are appended to one pending batch under mu. The
+// Outbound bytes sent with Send or SendRaw (by a handler on the loop, by other
+// goroutines, by broadcasts) are appended to one pending batch under mu. The
 // loop writes the batch with one Write at the end of each OnTraffic. A send made
 // while the loop is not inside OnTraffic for this connection wakes the loop once
 // (gnet's Wake runs OnTraffic again); further sends before that wake-up ride on
