@@ -72,9 +72,9 @@ func BenchmarkServerEcho(b *testing.B) {
 }
 
 // TestServerHotPathZeroAllocs checks that, in steady state, a message costs
-// the server no allocation, echoed by Send or by Reply: the whole process, client included, allocates
-// nothing across many round trips, from small pipelined messages to large
-// ones that take several reads and writes.
+// the server no allocation, echoed by Send or by Reply: the whole process,
+// client included, allocates nothing across many round trips, from small
+// pipelined messages to large ones that take several reads and writes.
 func TestServerHotPathZeroAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates on its own")

@@ -12,7 +12,6 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/session"
 )
@@ -182,8 +181,8 @@ func (cl *Client) enqueue(p []byte, frame bool) error {
 		cl.queue = append(cl.queue, bytes.Clone(p))
 		return nil
 	}
-	if len(p) > cl.t.o.maxFrame {
-		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(p), cl.t.o.maxFrame)
+	if err := cl.t.o.checkPayload(len(p)); err != nil {
+		return err
 	}
 	b, err := cl.t.o.codec.Append(nil, p)
 	if err != nil {

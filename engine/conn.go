@@ -1,14 +1,12 @@
 package engine
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
-	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
 	"github.com/netsys-go/netsys/session"
@@ -62,8 +60,8 @@ type conn struct {
 // Send frames payload with the codec and queues it. It is safe from any
 // goroutine; the payload is copied before Send returns.
 func (c *conn) Send(payload []byte) error {
-	if len(payload) > c.t.o.maxFrame {
-		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(payload), c.t.o.maxFrame)
+	if err := c.t.o.checkPayload(len(payload)); err != nil {
+		return err
 	}
 	return c.queue(payload, true)
 }
@@ -75,8 +73,8 @@ func (c *conn) Reply(payload []byte) error {
 	if !c.replying.Load() || c.queued.Load() || c.t.stopping.Load() {
 		return c.Send(payload) // refuses once Stop has begun, as Send does
 	}
-	if len(payload) > c.t.o.maxFrame {
-		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(payload), c.t.o.maxFrame)
+	if err := c.t.o.checkPayload(len(payload)); err != nil {
+		return err
 	}
 	out := c.loop.out
 	b, err := c.t.o.codec.Append(out.B, payload)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"log/slog"
 	"runtime"
 	"time"
@@ -47,6 +48,15 @@ type options struct {
 	reconnect      *Reconnect    // client only; nil: no reconnecting
 	sendQueue      int           // client only
 	poolTimeout    time.Duration // pool only
+}
+
+// checkPayload returns codec.ErrFrameTooLarge, wrapped with the sizes, for a
+// payload of n bytes over the maximum frame size; nil otherwise.
+func (o *options) checkPayload(n int) error {
+	if n > o.maxFrame {
+		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, n, o.maxFrame)
+	}
+	return nil
 }
 
 func buildOptions(opts []Option) (options, error) {

@@ -12,7 +12,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
 	"github.com/netsys-go/netsys/session"
@@ -256,8 +255,8 @@ func (s *Server) BroadcastGroup(group string, payload []byte) (int, error) {
 }
 
 func (s *Server) fanOut(payload []byte, each func(func(*session.Session) bool)) (int, error) {
-	if len(payload) > s.t.o.maxFrame {
-		return 0, fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, len(payload), s.t.o.maxFrame)
+	if err := s.t.o.checkPayload(len(payload)); err != nil {
+		return 0, err
 	}
 	b := pool.GetFrame()
 	defer pool.PutFrame(b)

@@ -231,11 +231,14 @@ const maxHeader = 64
 // frames consumed until then stay consumed. One recover covers the whole
 // batch, not each message.
 func (t *transport) frames(c *conn, buf []byte) (off, msgs, inBytes int, full bool, err error) {
-	if t.workers == nil {
+	inline := t.workers == nil
+	if inline {
 		c.replying.Store(true) // Session.Reply may take the loop's path
 	}
 	defer func() {
-		c.replying.Store(false)
+		if inline {
+			c.replying.Store(false)
+		}
 		if r := recover(); r != nil {
 			t.handlerPanicked(c, r)
 		}
@@ -248,7 +251,7 @@ func (t *transport) frames(c *conn, buf []byte) (off, msgs, inBytes int, full bo
 		off += n
 		msgs++
 		inBytes += len(payload)
-		if t.workers == nil {
+		if inline {
 			t.h.OnMessage(c.s, payload)
 			continue
 		}
