@@ -51,12 +51,17 @@ type options struct {
 }
 
 // checkPayload returns codec.ErrFrameTooLarge, wrapped with the sizes, for a
-// payload of n bytes over the maximum frame size; nil otherwise.
+// payload of n bytes over the maximum frame size; nil otherwise. It is small
+// enough to inline into every send; the error is built out of line.
 func (o *options) checkPayload(n int) error {
 	if n > o.maxFrame {
-		return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, n, o.maxFrame)
+		return o.payloadTooLarge(n)
 	}
 	return nil
+}
+
+func (o *options) payloadTooLarge(n int) error {
+	return fmt.Errorf("%w: payload of %d bytes, limit %d", codec.ErrFrameTooLarge, n, o.maxFrame)
 }
 
 func buildOptions(opts []Option) (options, error) {

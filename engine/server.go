@@ -285,10 +285,10 @@ func (s *Server) sweepIdle(idle time.Duration, stop chan struct{}) {
 		select {
 		case <-stop:
 			return
-		case now := <-tick.C:
-			deadline := now.Add(-idle)
+		case <-tick.C:
+			deadline := s.t.clock.now() - int64(idle) // the clock the loops Touch with
 			s.t.reg.Range(func(x *session.Session) bool {
-				if x.LastActive().Before(deadline) {
+				if x.LastActive().UnixNano() < deadline {
 					x.Close(fmt.Errorf("%w: no complete message for %v", ErrIdleTimeout, idle))
 					s.t.src.Error(metrics.ErrIdleTimeout)
 				}

@@ -31,6 +31,7 @@ type transport struct {
 	sizer codec.Sizer // o.codec as a Sizer, or nil
 
 	workers *workerPool // nil: handlers run on the loops
+	clock   clock
 
 	limit    int64 // most sessions at once; 0 means no limit
 	active   atomic.Int64
@@ -46,6 +47,24 @@ type loop struct {
 	shard *metrics.Shard             // the loop's metrics shard, so that each shard has one writer
 	out   *bytebufferpool.ByteBuffer // the replies (Session.Reply) of the connection in OnTraffic
 }
+
+// clock tells the time in Unix nanoseconds with one monotonic clock read:
+// the wall time when it was made plus the monotonic time since. time.Now
+// reads two clocks, and the loop needs the time twice per batch (for the
+// latency, and for LastActive). Wall-clock steps do not move it, so the idle
+// sweep, which uses it too, is not fooled by them either.
+type clock struct {
+	base time.Time // carries a monotonic reading
+	unix int64     // base in Unix nanoseconds
+}
+
+func newClock() clock {
+	now := time.Now()
+	return clock{base: now, unix: now.UnixNano()}
+}
+
+// now returns the current time in Unix nanoseconds.
+func (k clock) now() int64 { return k.unix + int64(time.Since(k.base)) }
 
 // maxLoopOut is the most reply buffer a loop keeps between batches; a larger
 // one goes back to the pool after its batch is written.
@@ -75,6 +94,7 @@ func newTransport(o options, h Handler, kind metrics.Kind, name string) *transpo
 		reg:   session.NewRegistry(),
 		src:   o.monitor.Source(kind, name, o.loops),
 		loops: make(map[gnet.EventLoop]*loop, o.loops),
+		clock: newClock(),
 	}
 	t.sizer, _ = o.codec.(codec.Sizer)
 	return t
@@ -119,7 +139,7 @@ func (t *transport) open(gc gnet.Conn) *conn {
 	t.applySocketOptions(gc)
 	c := &conn{gc: gc, t: t, loop: t.loopOf(gc)}
 	c.s = t.reg.Register(gc.Fd(), c, gc.LocalAddr(), gc.RemoteAddr())
-	c.s.Touch(time.Now().UnixNano())
+	c.s.Touch(t.clock.now())
 	c.s.SetState(session.StateConnected)
 	gc.SetContext(c)
 	t.src.ConnOpened()
@@ -161,7 +181,7 @@ func (t *transport) traffic(gc gnet.Conn) gnet.Action {
 	}
 	if msgs > 0 && t.kind == metrics.KindServer {
 		// A client's latencies are request round trips, recorded by Client.
-		c.loop.shard.Latency(time.Since(start), msgs)
+		c.loop.shard.Latency(time.Duration(t.clock.now()-start), msgs)
 	}
 	if c.s.State() >= session.StateClosing {
 		return gnet.Close
@@ -172,7 +192,7 @@ func (t *transport) traffic(gc gnet.Conn) gnet.Action {
 // decode runs the codec over gnet's buffered bytes in place, in a loop until a
 // frame is incomplete: with level-triggered readiness, bytes left behind would
 // not raise another event.
-func (t *transport) decode(c *conn) (start time.Time, msgs int) {
+func (t *transport) decode(c *conn) (start int64, msgs int) {
 	gc := c.gc
 	buffered := gc.InboundBuffered()
 	if buffered == 0 || buffered < c.need || t.stopping.Load() {
@@ -187,7 +207,7 @@ func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 		}
 		return start, 0
 	}
-	start = time.Now()
+	start = t.clock.now()
 	buf, _ := gc.Peek(-1) // valid until Discard: every use of it ends below
 	off, msgs, inBytes, queueFull, ferr := t.frames(c, buf)
 	c.need = 0
@@ -205,7 +225,7 @@ func (t *transport) decode(c *conn) (start time.Time, msgs int) {
 	if msgs > 0 {
 		c.s.CountIn(msgs, inBytes)
 		c.loop.shard.MessagesIn(msgs, inBytes)
-		c.s.Touch(start.UnixNano())
+		c.s.Touch(start)
 	}
 	if ferr != nil {
 		kind := metrics.ErrOther
@@ -233,11 +253,11 @@ const maxHeader = 64
 func (t *transport) frames(c *conn, buf []byte) (off, msgs, inBytes int, full bool, err error) {
 	inline := t.workers == nil
 	if inline {
-		c.replying.Store(true) // Session.Reply may take the loop's path
+		c.replying = true // Session.Reply may take the loop's path
 	}
 	defer func() {
-		if inline {
-			c.replying.Store(false)
+		if inline { // with workers, Reply reads replying on their goroutines
+			c.replying = false
 		}
 		if r := recover(); r != nil {
 			t.handlerPanicked(c, r)
