@@ -122,10 +122,11 @@ func (s *Session) Send(payload []byte) error {
 // a Send made at that moment would. When OnMessage runs on the event loop (no
 // workers), Reply appends to a buffer only the loop touches and skips Send's
 // lock; everywhere else it is Send. Calling Reply from any other goroutine
-// while OnMessage runs for the session is a data race: use Send there, and
-// for every session other than the one the message came from (another
-// session's OnMessage may be running on another loop). Like Send, Reply
-// returns ErrClosed once the session is closing or the server is stopping.
+// while the loop delivers messages to the session is a data race: use Send
+// there, and for every session other than the one the message came from
+// (another session's OnMessage may be running on another loop). Like Send,
+// Reply returns ErrClosed once the session is closing or the server is
+// stopping.
 func (s *Session) Reply(payload []byte) error {
 	if s.State() >= StateClosing {
 		return ErrClosed
