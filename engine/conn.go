@@ -35,8 +35,8 @@ import (
 // OnTraffic at a time), which only the loop touches, so they skip the lock and
 // the pool. To keep the session's output in the order it was queued, a reply
 // takes that path only while nothing is pending under mu (queued is false);
-// after that it is queued like any Send, and endTraffic writes the replies
-// before pending.
+// after that it is queued like any Send, and flush writes the replies before
+// pending.
 type conn struct {
 	gc   gnet.Conn        // fixed at open
 	s    *session.Session // fixed at open
@@ -125,10 +125,7 @@ func (c *conn) queue(p []byte, frame bool) error {
 	c.pendingMsgs++
 	c.pendingBytes += len(p)
 	over := len(c.pending.B) > c.t.o.writeHighWater
-	wake := !over && !c.wakeQueued && !c.busy.Load() // after queued's store: see conn
-	if wake {
-		c.wakeQueued = true
-	}
+	wake := !over && !c.busy.Load() && c.claimWake() // busy after queued's store: see conn
 	c.mu.Unlock()
 
 	if over {
@@ -165,6 +162,17 @@ func (c *conn) fail(reason error, kind metrics.ErrorKind) {
 	c.s.Close(reason)
 }
 
+// claimWake reports whether the caller is to wake the loop: only if no wake-up
+// is on its way already, so that sends cost one wake-up per batch. Called with
+// mu held.
+func (c *conn) claimWake() bool {
+	if c.wakeQueued {
+		return false
+	}
+	c.wakeQueued = true
+	return true
+}
+
 // beginTraffic marks the loop as inside OnTraffic for this connection: sends
 // from now on are written by endTraffic without a wake-up.
 func (c *conn) beginTraffic() { c.busy.Store(true) }
@@ -182,8 +190,7 @@ func (c *conn) endTraffic() bool {
 		// and not woken the loop. Wake it rather than write here: a steady
 		// sender must not keep the loop on one connection.
 		c.mu.Lock()
-		wake := c.pending != nil && !c.wakeQueued
-		c.wakeQueued = c.wakeQueued || wake
+		wake := c.pending != nil && c.claimWake()
 		c.mu.Unlock()
 		if wake {
 			_ = c.gc.Wake(nil) // fails only when the loop is gone: see queue

@@ -31,8 +31,9 @@
 //
 // Every method of Session and Registry is safe for concurrent use from any
 // goroutine, except Session.Reply: it belongs to the goroutine running the
-// handler's OnMessage for that session, during the call (see its doc). Register and Unregister run on the transport's event loops,
-// several at once. Lookups (Registry.Get, ByFD, Range) take no lock. Session
+// handler's OnMessage for that session, during the call (see its doc).
+// Register and Unregister run on the transport's event loops, several at
+// once. Lookups (Registry.Get, ByFD, Range) take no lock. Session
 // state, timestamps and counters are atomics; session data and the session's
 // group list are guarded by the session's own mutex; the group index is
 // guarded by one read-write mutex in the registry, which RangeGroup holds only
