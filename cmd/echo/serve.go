@@ -69,8 +69,6 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Start(*addr); err != nil {
 		return err
 	}
-	announce(stdout, srv.Addr())
-
 	if *monitorAddr != "" {
 		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log)
 		if err != nil {
@@ -79,6 +77,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		}
 		defer stop()
 	}
+	announce(stdout, srv.Addr()) // last: whoever waits for it may use the monitor too
 	if *reportEvery > 0 {
 		tick := time.NewTicker(*reportEvery)
 		defer tick.Stop()
