@@ -8,9 +8,11 @@ SOAKTIME    ?= 60s
 
 .PHONY: test test-short lint bench fuzz soak demo clean
 
-## test: formatting, vet, staticcheck, then every test under the race detector
+## test: formatting, vet, staticcheck, every test under the race detector, then
+## the allocation tests without it (they skip under -race, which allocates)
 test: lint
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run Allocs ./...
 
 ## test-short: the quick subset (slow tests skip under -short)
 test-short:
