@@ -67,7 +67,9 @@
 // # Concurrency
 //
 // Load runs its connections on gnet client event loops, one per GOMAXPROCS
-// (at most one per connection); each loop owns its connections, counters and
+// (at most one per connection), edge-triggered with one read per readiness
+// event so that the generator serves its connections in the order their
+// echoes arrive; each loop owns its connections, counters and
 // histogram, so the per-message path takes no lock; Load gathers them by
 // running a task on each loop. LoadConfig.Status is called on the goroutine
 // that called Load. ServeNet serves each connection on its own goroutine;
