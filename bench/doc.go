@@ -55,7 +55,9 @@
 // each other server's within each round, and marks the calm rounds: host
 // steal at most StealThreshold percent in both runs. The table gives the
 // median of those ratios with a distribution-free 95% confidence interval,
-// over all rounds and over the calm ones.
+// over all rounds and over the calm ones. One of the ratios is the server's
+// CPU time per message: where the load generator set the pace, messages per
+// second are the generator's and this is what compares the servers.
 //
 // # Pinning
 //

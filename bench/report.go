@@ -46,6 +46,9 @@ type Run struct {
 	P99s   []float64 `json:"round_p99_us,omitempty"`
 	Tails  []float64 `json:"round_p999_us,omitempty"`
 	Steals []float64 `json:"round_steal_pct,omitempty"`
+	// CPUPerMsg holds, in the same order, the server's CPU time per message
+	// in µs (0 where no message was measured, as in idle runs).
+	CPUPerMsg []float64 `json:"round_cpu_us_per_msg,omitempty"`
 }
 
 // Median returns the run whose headline figure is the median of runs, the
@@ -60,13 +63,24 @@ func Median(runs []Run) Run {
 	m.P99s = make([]float64, len(runs))
 	m.Tails = make([]float64, len(runs))
 	m.Steals = make([]float64, len(runs))
+	m.CPUPerMsg = make([]float64, len(runs))
 	for i, r := range runs {
 		m.Headlines[i] = r.headline()
 		m.P99s[i] = r.Load.Latency.P99
 		m.Tails[i] = r.Load.Latency.P999
 		m.Steals[i] = r.HostSteal
+		m.CPUPerMsg[i] = r.cpuPerMsg()
 	}
 	return m
+}
+
+// cpuPerMsg returns the server's CPU time per measured message in µs, or 0
+// if no message was measured.
+func (r Run) cpuPerMsg() float64 {
+	if r.Load.Messages == 0 {
+		return 0
+	}
+	return r.ServerCPU * 1e6 / float64(r.Load.Messages)
 }
 
 // spread returns how far apart the rounds' headlines were, as a percentage
@@ -123,6 +137,11 @@ type Paired struct {
 	Headline []float64 `json:"headline"`
 	P99      []float64 `json:"p99"`
 	Tail     []float64 `json:"p999"`
+	// CPU holds, per round, the engine's server CPU time per message over
+	// Versus's (lower is better): where the load generator, not the server,
+	// set the pace, this and not Headline compares what the servers cost.
+	// It is empty for idle scenarios and for reports from before it was kept.
+	CPU []float64 `json:"cpu_per_msg,omitempty"`
 	// Calm marks the rounds in which the host stole at most StealThreshold
 	// percent of the CPUs during both servers' runs: the rounds whose ratio
 	// the host did not disturb.
@@ -162,9 +181,15 @@ func (rep *Report) PairedRatios() []Paired {
 				p.Headline = append(p.Headline, e.Headlines[i]/o.Headlines[i])
 				p.P99 = append(p.P99, e.P99s[i]/o.P99s[i])
 				p.Tail = append(p.Tail, e.Tails[i]/o.Tails[i])
+				if len(e.CPUPerMsg) == n && len(o.CPUPerMsg) == n && e.CPUPerMsg[i] > 0 && o.CPUPerMsg[i] > 0 {
+					p.CPU = append(p.CPU, e.CPUPerMsg[i]/o.CPUPerMsg[i])
+				}
 				// Without both steals (a report from before they were kept) no round counts as calm.
 				known := len(e.Steals) == n && len(o.Steals) == n
 				p.Calm = append(p.Calm, known && max(e.Steals[i], o.Steals[i]) <= StealThreshold)
+			}
+			if len(p.CPU) != n {
+				p.CPU = nil // a round without a figure would misalign CPU with Calm
 			}
 			out = append(out, p)
 		}
@@ -278,12 +303,14 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "\nThe engine over each server within each round: the median of the rounds' ratios, over all rounds\n"+
 			"and over the calm ones, those with host steal at most %d%% in both servers' runs. [lo - hi]: the median's\n"+
 			"95%% confidence interval (order statistics, no assumption on the distribution); (min - max): the range,\n"+
-			"for fewer than 6 rounds, where no such interval exists.\n", StealThreshold)
-		prows := [][]string{{"scenario", "versus", "rounds", "msgs/s (KiB/conn idle)", "p99", "p99.9"}}
+			"for fewer than 6 rounds, where no such interval exists. cpu/msg: the server's CPU time per message\n"+
+			"(lower is better), which compares the servers' cost where msgs/s cannot: when the load generator\n"+
+			"set the pace.\n", StealThreshold)
+		prows := [][]string{{"scenario", "versus", "rounds", "msgs/s (KiB/conn idle)", "p99", "p99.9", "cpu/msg"}}
 		for _, p := range paired {
 			prows = append(prows,
-				[]string{p.Scenario, p.Versus, fmt.Sprintf("all %d", len(p.Headline)), summary(p.Headline), summary(p.P99), summary(p.Tail)},
-				[]string{"", "", fmt.Sprintf("calm %d", len(p.calm(p.Headline))), summary(p.calm(p.Headline)), summary(p.calm(p.P99)), summary(p.calm(p.Tail))})
+				[]string{p.Scenario, p.Versus, fmt.Sprintf("all %d", len(p.Headline)), summary(p.Headline), summary(p.P99), summary(p.Tail), summary(p.CPU)},
+				[]string{"", "", fmt.Sprintf("calm %d", len(p.calm(p.Headline))), summary(p.calm(p.Headline)), summary(p.calm(p.P99)), summary(p.calm(p.Tail)), summary(p.calm(p.CPU))})
 		}
 		writeAligned(&b, prows, 2)
 		b.WriteString("\n")

@@ -135,8 +135,8 @@ func TestPlot(t *testing.T) {
 
 func TestMedian(t *testing.T) {
 	run := func(rate float64, p50 float64) Run {
-		return Run{Scenario: "s", Server: "engine", HostSteal: rate / 100,
-			Load: Result{Conns: 1, MsgsPerSec: rate, Latency: Latency{P50: p50, P99: 2 * p50, P999: 3 * p50}}}
+		return Run{Scenario: "s", Server: "engine", HostSteal: rate / 100, ServerCPU: 1,
+			Load: Result{Conns: 1, MsgsPerSec: rate, Messages: int64(rate), Latency: Latency{P50: p50, P99: 2 * p50, P999: 3 * p50}}}
 	}
 	tests := []struct {
 		name       string
@@ -162,9 +162,10 @@ func TestMedian(t *testing.T) {
 				t.Errorf("Headlines = %v; want %v in round order", m.Headlines, tt.rates)
 			}
 			for i, r := range tt.rates {
-				if m.P99s[i] != 2*r/10 || m.Tails[i] != 3*r/10 || m.Steals[i] != r/100 {
-					t.Errorf("P99s = %v, Tails = %v, Steals = %v; want each round's p99 (2 x rate/10), p99.9 (3 x rate/10) and steal (rate/100) in round order",
-						m.P99s, m.Tails, m.Steals)
+				if m.P99s[i] != 2*r/10 || m.Tails[i] != 3*r/10 || m.Steals[i] != r/100 || m.CPUPerMsg[i] != 1e6/r {
+					t.Errorf("P99s = %v, Tails = %v, Steals = %v, CPUPerMsg = %v; want each round's p99 (2 x rate/10), p99.9 (3 x rate/10), "+
+						"steal (rate/100) and CPU per message (1 s over rate messages, in µs) in round order",
+						m.P99s, m.Tails, m.Steals, m.CPUPerMsg)
 					break
 				}
 			}
@@ -177,7 +178,11 @@ func TestMedian(t *testing.T) {
 
 func TestPairedRatios(t *testing.T) {
 	run := func(server string, rates, tails, steals []float64) Run {
-		return Run{Scenario: "s", Server: server, Headlines: rates, P99s: tails, Tails: tails, Steals: steals,
+		cpu := make([]float64, len(rates))
+		for i, r := range rates {
+			cpu[i] = 1e6 / r // one second of CPU in every round
+		}
+		return Run{Scenario: "s", Server: server, Headlines: rates, P99s: tails, Tails: tails, Steals: steals, CPUPerMsg: cpu,
 			Load: Result{Conns: 1, MsgsPerSec: rates[0], Latency: Latency{P999: tails[0]}}}
 	}
 	// Round 2 is disturbed in the engine's run and round 3 in net's; round 1
@@ -192,17 +197,17 @@ func TestPairedRatios(t *testing.T) {
 	}
 	p := paired[0]
 	if p.Versus != "net" || !reflect.DeepEqual(p.Headline, []float64{2, 1, 0.5}) || !reflect.DeepEqual(p.Tail, []float64{0.5, 1, 4}) ||
-		!reflect.DeepEqual(p.P99, p.Tail) ||
+		!reflect.DeepEqual(p.P99, p.Tail) || !reflect.DeepEqual(p.CPU, []float64{0.5, 1, 2}) ||
 		!reflect.DeepEqual(p.Calm, []bool{true, false, false}) {
-		t.Errorf("PairedRatios() = %+v; want versus net, headline [2 1 0.5], p999 [0.5 1 4], calm [true false false] in round order", p)
+		t.Errorf("PairedRatios() = %+v; want versus net, headline [2 1 0.5], p999 [0.5 1 4], cpu [0.5 1 2], calm [true false false] in round order", p)
 	}
 	var b bytes.Buffer
 	if err := rep.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range [][]string{
-		strings.Fields("s net all 3 1.00 (0.50 - 2.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 4.00)"),
-		strings.Fields("calm 1 2.00 (2.00 - 2.00) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50)"),
+		strings.Fields("s net all 3 1.00 (0.50 - 2.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 2.00)"),
+		strings.Fields("calm 1 2.00 (2.00 - 2.00) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50)"),
 	} {
 		found := false
 		for _, l := range strings.Split(b.String(), "\n") {
@@ -225,8 +230,14 @@ func TestPairedRatios(t *testing.T) {
 	}
 	old := &Report{Rounds: 3, Runs: slices.Clone(rep.Runs)}
 	old.Runs[1].Steals = nil
-	if p := old.PairedRatios(); len(p) != 1 || !reflect.DeepEqual(p[0].Calm, []bool{false, false, false}) {
-		t.Errorf("PairedRatios() without net's steals = %+v; want the ratios with no round calm", p)
+	old.Runs[1].CPUPerMsg = nil
+	if p := old.PairedRatios(); len(p) != 1 || !reflect.DeepEqual(p[0].Calm, []bool{false, false, false}) || p[0].CPU != nil {
+		t.Errorf("PairedRatios() without net's steals and CPU = %+v; want the ratios with no round calm and no CPU ratios", p)
+	}
+	idle := &Report{Rounds: 3, Runs: slices.Clone(rep.Runs)}
+	idle.Runs[0].CPUPerMsg = []float64{1, 0, 1} // a round with no message measured
+	if p := idle.PairedRatios(); len(p) != 1 || p[0].CPU != nil {
+		t.Errorf("PairedRatios() with a round without messages = %+v; want no CPU ratios", p)
 	}
 	if single := (&Report{Rounds: 1, Runs: rep.Runs}).PairedRatios(); single != nil {
 		t.Errorf("PairedRatios() of one round = %+v; want nil", single)
