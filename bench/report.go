@@ -176,25 +176,29 @@ func (rep *Report) PairedRatios() []Paired {
 				len(o.P99s) != n || len(e.P99s) != n || len(o.Tails) != n || len(e.Tails) != n {
 				continue
 			}
+			// Without both steals (a report from before they were kept) no round counts as calm.
+			known := len(e.Steals) == n && len(o.Steals) == n
+			// CPU ratios come for every round or none: a missing one would misalign them with Calm.
+			cpu := hasEvery(e.CPUPerMsg, n) && hasEvery(o.CPUPerMsg, n)
 			p := Paired{Scenario: e.Scenario, Versus: o.Server}
 			for i := range n {
 				p.Headline = append(p.Headline, e.Headlines[i]/o.Headlines[i])
 				p.P99 = append(p.P99, e.P99s[i]/o.P99s[i])
 				p.Tail = append(p.Tail, e.Tails[i]/o.Tails[i])
-				if len(e.CPUPerMsg) == n && len(o.CPUPerMsg) == n && e.CPUPerMsg[i] > 0 && o.CPUPerMsg[i] > 0 {
+				if cpu {
 					p.CPU = append(p.CPU, e.CPUPerMsg[i]/o.CPUPerMsg[i])
 				}
-				// Without both steals (a report from before they were kept) no round counts as calm.
-				known := len(e.Steals) == n && len(o.Steals) == n
 				p.Calm = append(p.Calm, known && max(e.Steals[i], o.Steals[i]) <= StealThreshold)
-			}
-			if len(p.CPU) != n {
-				p.CPU = nil // a round without a figure would misalign CPU with Calm
 			}
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// hasEvery reports whether xs holds a positive figure for each of n rounds.
+func hasEvery(xs []float64, n int) bool {
+	return len(xs) == n && !slices.ContainsFunc(xs, func(x float64) bool { return x <= 0 })
 }
 
 // summary formats ratios as "median [lo - hi]", with the 95% confidence
