@@ -37,6 +37,14 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	// bench.LoadConfig reads zero as "the default"; on the command line the
+	// defaults are the flags', so a zero there is a mistake, not a request.
+	switch {
+	case *conns < 1, *size < 1, *inflight < 1:
+		return fmt.Errorf("-conns, -size and -inflight must be at least 1 (got %d, %d, %d)", *conns, *size, *inflight)
+	case *duration <= 0:
+		return fmt.Errorf("-duration must be positive (got %v)", *duration)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	status := statusLine{w: stderr}

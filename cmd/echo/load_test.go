@@ -59,7 +59,9 @@ func TestLoadCommand(t *testing.T) {
 		}
 	}
 
-	if err := runLoad([]string{"-addr", addr, "-conns", "-1"}, &stdout, &stderr); err == nil {
-		t.Error("load -conns -1 = nil error; want one")
+	for _, bad := range [][]string{{"-conns", "-1"}, {"-conns", "0"}, {"-size", "0"}, {"-inflight", "0"}, {"-duration", "0s"}} {
+		if err := runLoad(append([]string{"-addr", addr}, bad...), &stdout, &stderr); err == nil {
+			t.Errorf("load %q = nil error; want one", bad)
+		}
 	}
 }

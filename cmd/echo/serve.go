@@ -45,6 +45,16 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	// The engine reads zero or negative as "the default"; here the defaults
+	// are the flags', so such a value is a mistake, not a request.
+	switch {
+	case *loops < 0:
+		return fmt.Errorf("-loops must be 0 (one per GOMAXPROCS) or more (got %d)", *loops)
+	case *maxConns < 1, *maxFrame < 1, *highWater < 1:
+		return fmt.Errorf("-max-conns, -max-frame and -write-high-water must be at least 1 (got %d, %d, %d)", *maxConns, *maxFrame, *highWater)
+	case *idle < 0, *reportEvery < 0:
+		return fmt.Errorf("-idle-timeout and -report-every must not be negative")
+	}
 
 	level := slog.LevelInfo
 	if *verbose {

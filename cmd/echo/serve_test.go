@@ -153,3 +153,15 @@ func TestServeMonitor(t *testing.T) {
 		t.Errorf("/debug/pprof/ without -pprof: status %d; want 404", resp.StatusCode)
 	}
 }
+
+func TestServeFlags(t *testing.T) {
+	for _, bad := range [][]string{
+		{"-loops", "-1"}, {"-max-conns", "0"}, {"-max-frame", "0"}, {"-write-high-water", "-5"},
+		{"-idle-timeout", "-1s"}, {"-report-every", "-1s"},
+	} {
+		err := runServe(append([]string{"-addr", "127.0.0.1:0"}, bad...), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), bad[0]) {
+			t.Errorf("serve %q = %v; want an error naming %s", bad, err, bad[0])
+		}
+	}
+}
