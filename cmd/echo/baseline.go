@@ -35,6 +35,9 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	if *loops < 0 {
+		return fmt.Errorf("-loops %d: want 0 (one per CPU) or more", *loops)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch *kind {

@@ -62,6 +62,12 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
 	}
+	if *warmup < 0 || *duration < 0 {
+		return fmt.Errorf("-warmup %v, -duration %v: want 0 (the scenario's own) or more", *warmup, *duration)
+	}
+	if _, err := strconv.Atoi(*gogc); *gogc != "" && *gogc != "off" && err != nil {
+		return fmt.Errorf("-gogc %q: want a percentage or off, as GOGC takes", *gogc)
+	}
 	re, err := regexp.Compile(*filter)
 	if err != nil {
 		return fmt.Errorf("-scenario: %w", err)

@@ -129,6 +129,10 @@ func TestCompareFlags(t *testing.T) {
 		{args: []string{"-scenario", "no such scenario"}, want: "no scenario matches"},
 		{args: []string{"-scenario", "("}, want: "-scenario"},
 		{args: []string{"-servers", "net,apache"}, want: `unknown server "apache"`},
+		{args: []string{"-rounds", "0"}, want: "-rounds"},
+		{args: []string{"-warmup", "-1s"}, want: "-warmup"},
+		{args: []string{"-duration", "-1s"}, want: "-duration"},
+		{args: []string{"-gogc", "abc"}, want: "-gogc"},
 	}
 	for _, tt := range tests {
 		err := runCompare(tt.args, &bytes.Buffer{}, &bytes.Buffer{})
