@@ -2,11 +2,11 @@ package engine_test
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"net"
-	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/internal/nettest"
@@ -115,13 +115,7 @@ func TestSlowReaderAllocs(t *testing.T) {
 	// The receive buffer is set before connecting: shrunk on an open
 	// connection, it leaves the advertised window out of step with it, and
 	// the server's writes then wait on zero-window probes for seconds.
-	d := net.Dialer{Timeout: nettest.Timeout, Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
-		})
-		return errors.Join(err, serr)
-	}}
+	d := net.Dialer{Timeout: nettest.Timeout, Control: nettest.Sockopt(unix.SOL_SOCKET, unix.SO_RCVBUF, 16<<10)}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package engine_test
 import (
 	"context"
 	"net"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,16 +47,7 @@ func TestSocketOptions(t *testing.T) {
 	}
 
 	// SO_REUSEPORT: a second listener with the option binds the same port.
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: nettest.Sockopt(unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)}
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		t.Errorf("second SO_REUSEPORT listener on %s: %v; want the server's listener to share the port", addr, err)

@@ -10,8 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/session"
@@ -79,6 +82,16 @@ func Dial(t testing.TB, addr string) *Client {
 	}
 	t.Cleanup(func() { nc.Close() })
 	return &Client{Conn: nc, r: bufio.NewReader(nc)}
+}
+
+// Sockopt returns a Control function for net.Dialer or net.ListenConfig that
+// sets one integer socket option before the socket connects or listens.
+func Sockopt(level, opt, value int) func(network, address string, c syscall.RawConn) error {
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, value) })
+		return errors.Join(err, serr)
+	}
 }
 
 // Frame returns payload framed in the default wire format.
