@@ -52,7 +52,8 @@
 // row speaks of latency at that load, not of the server's capacity.
 //
 // Over several rounds, Report.PairedRatios divides the engine's figures by
-// each other server's within each round, and marks the calm rounds: host
+// each other server's within each round, and bare gnet's by net's (the
+// ceiling for any server on gnet), and marks the calm rounds: host
 // steal at most StealThreshold percent in both runs. The table gives the
 // median of those ratios with a distribution-free 95% confidence interval,
 // over all rounds and over the calm ones. One of the ratios is the server's

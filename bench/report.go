@@ -122,25 +122,27 @@ type Report struct {
 	Runs   []Run  `json:"runs"`
 }
 
-// Paired compares the engine with another server round by round. In a
-// round the servers run one after another, seconds apart, so the ratio of
-// their figures in that round cancels most of the host's drift between
-// rounds, which the median of each server's own runs does not: on a host
-// whose speed changes by several times within minutes, the paired ratio is
-// the steadier estimate.
+// Paired compares one server with another round by round: the engine with
+// each other server, and bare gnet with net, the ceiling for anything built
+// on gnet. In a round the servers run one after another, seconds apart, so
+// the ratio of their figures in that round cancels most of the host's drift
+// between rounds, which the median of each server's own runs does not: on a
+// host whose speed changes by several times within minutes, the paired ratio
+// is the steadier estimate.
 type Paired struct {
 	Scenario string `json:"scenario"`
-	Versus   string `json:"versus"` // "net" or "gnet": the engine's figures are over this server's
-	// Headline holds, per round, the engine's msgs/s over Versus's (RSS per
+	Server   string `json:"server"` // "engine", or "gnet" for the ceiling's ratio over net
+	Versus   string `json:"versus"` // "net" or "gnet": Server's figures are over this server's
+	// Headline holds, per round, Server's msgs/s over Versus's (RSS per
 	// connection for idle scenarios: lower is better), and P99 and Tail the
 	// same for p99 and p99.9 latency (lower is better).
 	Headline []float64 `json:"headline"`
 	P99      []float64 `json:"p99"`
 	Tail     []float64 `json:"p999"`
-	// CPU holds, per round, the engine's server CPU time per message over
-	// Versus's (lower is better): where the load generator, not the server,
-	// set the pace, this and not Headline compares what the servers cost.
-	// It is empty for idle scenarios and for reports from before it was kept.
+	// CPU holds, per round, Server's CPU time per message over Versus's
+	// (lower is better): where the load generator, not the server, set the
+	// pace, this and not Headline compares what the servers cost. It is
+	// empty for idle scenarios and for reports from before it was kept.
 	CPU []float64 `json:"cpu_per_msg,omitempty"`
 	// Calm marks the rounds in which the host stole at most StealThreshold
 	// percent of the CPUs during both servers' runs: the rounds whose ratio
@@ -159,41 +161,64 @@ func (p Paired) calm(ratios []float64) []float64 {
 	return out
 }
 
-// PairedRatios returns the engine's round-by-round ratios against every
-// other server, for each scenario, or nil for a single round.
+// PairedRatios returns, for each scenario, the engine's round-by-round ratios
+// against every other server and then bare gnet's against net, or nil for a
+// single round.
 func (rep *Report) PairedRatios() []Paired {
 	if rep.Rounds < 2 {
 		return nil
 	}
 	var out []Paired
-	for _, e := range rep.Runs {
-		if e.Server != "engine" {
-			continue
+	for i, r := range rep.Runs {
+		if slices.ContainsFunc(rep.Runs[:i], func(q Run) bool { return q.Scenario == r.Scenario }) {
+			continue // each scenario once, in the order of the runs
 		}
-		for _, o := range rep.Runs {
-			n := len(e.Headlines)
-			if o.Scenario != e.Scenario || o.Server == "engine" || len(o.Headlines) != n ||
-				len(o.P99s) != n || len(e.P99s) != n || len(o.Tails) != n || len(e.Tails) != n {
-				continue
-			}
-			// Without both steals (a report from before they were kept) no round counts as calm.
-			known := len(e.Steals) == n && len(o.Steals) == n
-			// CPU ratios come for every round or none: a missing one would misalign them with Calm.
-			cpu := hasEvery(e.CPUPerMsg, n) && hasEvery(o.CPUPerMsg, n)
-			p := Paired{Scenario: e.Scenario, Versus: o.Server}
-			for i := range n {
-				p.Headline = append(p.Headline, e.Headlines[i]/o.Headlines[i])
-				p.P99 = append(p.P99, e.P99s[i]/o.P99s[i])
-				p.Tail = append(p.Tail, e.Tails[i]/o.Tails[i])
-				if cpu {
-					p.CPU = append(p.CPU, e.CPUPerMsg[i]/o.CPUPerMsg[i])
+		if e, ok := rep.run(r.Scenario, "engine"); ok {
+			for _, o := range rep.Runs {
+				if o.Scenario == r.Scenario && o.Server != "engine" {
+					out = appendPaired(out, e, o)
 				}
-				p.Calm = append(p.Calm, known && max(e.Steals[i], o.Steals[i]) <= StealThreshold)
 			}
-			out = append(out, p)
+		}
+		g, okG := rep.run(r.Scenario, "gnet")
+		n, okN := rep.run(r.Scenario, "net")
+		if okG && okN {
+			out = appendPaired(out, g, n)
 		}
 	}
 	return out
+}
+
+// run returns the run of scenario against server.
+func (rep *Report) run(scenario, server string) (Run, bool) {
+	i := slices.IndexFunc(rep.Runs, func(r Run) bool { return r.Scenario == scenario && r.Server == server })
+	if i < 0 {
+		return Run{}, false
+	}
+	return rep.Runs[i], true
+}
+
+// appendPaired appends s's ratios over o in each round, if both have every round's figures.
+func appendPaired(out []Paired, s, o Run) []Paired {
+	n := len(s.Headlines)
+	if len(o.Headlines) != n || len(o.P99s) != n || len(s.P99s) != n || len(o.Tails) != n || len(s.Tails) != n {
+		return out
+	}
+	// Without both steals (a report from before they were kept) no round counts as calm.
+	known := len(s.Steals) == n && len(o.Steals) == n
+	// CPU ratios come for every round or none: a missing one would misalign them with Calm.
+	cpu := hasEvery(s.CPUPerMsg, n) && hasEvery(o.CPUPerMsg, n)
+	p := Paired{Scenario: s.Scenario, Server: s.Server, Versus: o.Server}
+	for i := range n {
+		p.Headline = append(p.Headline, s.Headlines[i]/o.Headlines[i])
+		p.P99 = append(p.P99, s.P99s[i]/o.P99s[i])
+		p.Tail = append(p.Tail, s.Tails[i]/o.Tails[i])
+		if cpu {
+			p.CPU = append(p.CPU, s.CPUPerMsg[i]/o.CPUPerMsg[i])
+		}
+		p.Calm = append(p.Calm, known && max(s.Steals[i], o.Steals[i]) <= StealThreshold)
+	}
+	return append(out, p)
 }
 
 // hasEvery reports whether xs holds a positive figure for each of n rounds.
@@ -304,16 +329,17 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "Each row is the median of %d rounds by msgs/s (KiB/conn for idle runs); spread: max - min over the median.\n", rep.Rounds)
 	}
 	if paired := rep.PairedRatios(); len(paired) > 0 {
-		fmt.Fprintf(&b, "\nThe engine over each server within each round: the median of the rounds' ratios, over all rounds\n"+
-			"and over the calm ones, those with host steal at most %d%% in both servers' runs. [lo - hi]: the median's\n"+
-			"95%% confidence interval (order statistics, no assumption on the distribution); (min - max): the range,\n"+
-			"for fewer than 6 rounds, where no such interval exists. cpu/msg: the server's CPU time per message\n"+
-			"(lower is better), which compares the servers' cost where msgs/s cannot: when the load generator\n"+
-			"set the pace.\n", StealThreshold)
-		prows := [][]string{{"scenario", "versus", "rounds", "msgs/s (KiB/conn idle)", "p99", "p99.9", "cpu/msg"}}
+		fmt.Fprintf(&b, "\nOne server over another within each round: the median of the rounds' ratios, over all rounds\n"+
+			"and over the calm ones, those with host steal at most %d%% in both servers' runs. gnet÷net is the\n"+
+			"ceiling's: bare gnet, which does no work per message, over net; no server built on gnet goes beyond it.\n"+
+			"[lo - hi]: the median's 95%% confidence interval (order statistics, no assumption on the distribution);\n"+
+			"(min - max): the range, for fewer than 6 rounds, where no such interval exists. cpu/msg: the server's\n"+
+			"CPU time per message (lower is better), which compares the servers' cost where msgs/s cannot: when\n"+
+			"the load generator set the pace.\n", StealThreshold)
+		prows := [][]string{{"scenario", "ratio", "rounds", "msgs/s (KiB/conn idle)", "p99", "p99.9", "cpu/msg"}}
 		for _, p := range paired {
 			prows = append(prows,
-				[]string{p.Scenario, p.Versus, fmt.Sprintf("all %d", len(p.Headline)), summary(p.Headline), summary(p.P99), summary(p.Tail), summary(p.CPU)},
+				[]string{p.Scenario, p.Server + "÷" + p.Versus, fmt.Sprintf("all %d", len(p.Headline)), summary(p.Headline), summary(p.P99), summary(p.Tail), summary(p.CPU)},
 				[]string{"", "", fmt.Sprintf("calm %d", len(p.calm(p.Headline))), summary(p.calm(p.Headline)), summary(p.calm(p.P99)), summary(p.calm(p.Tail)), summary(p.calm(p.CPU))})
 		}
 		writeAligned(&b, prows, 2)

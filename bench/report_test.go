@@ -196,7 +196,7 @@ func TestPairedRatios(t *testing.T) {
 		t.Fatalf("PairedRatios() = %+v; want one pair, engine over net", paired)
 	}
 	p := paired[0]
-	if p.Versus != "net" || !reflect.DeepEqual(p.Headline, []float64{2, 1, 0.5}) || !reflect.DeepEqual(p.Tail, []float64{0.5, 1, 4}) ||
+	if p.Server != "engine" || p.Versus != "net" || !reflect.DeepEqual(p.Headline, []float64{2, 1, 0.5}) || !reflect.DeepEqual(p.Tail, []float64{0.5, 1, 4}) ||
 		!reflect.DeepEqual(p.P99, p.Tail) || !reflect.DeepEqual(p.CPU, []float64{0.5, 1, 2}) ||
 		!reflect.DeepEqual(p.Calm, []bool{true, false, false}) {
 		t.Errorf("PairedRatios() = %+v; want versus net, headline [2 1 0.5], p999 [0.5 1 4], cpu [0.5 1 2], calm [true false false] in round order", p)
@@ -206,7 +206,8 @@ func TestPairedRatios(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range [][]string{
-		strings.Fields("s net all 3 1.00 (0.50 - 2.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 2.00)"),
+		strings.Fields("scenario ratio rounds msgs/s (KiB/conn idle) p99 p99.9 cpu/msg"),
+		strings.Fields("s engine÷net all 3 1.00 (0.50 - 2.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 2.00)"),
 		strings.Fields("calm 1 2.00 (2.00 - 2.00) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50)"),
 	} {
 		found := false
@@ -241,6 +242,37 @@ func TestPairedRatios(t *testing.T) {
 	}
 	if single := (&Report{Rounds: 1, Runs: rep.Runs}).PairedRatios(); single != nil {
 		t.Errorf("PairedRatios() of one round = %+v; want nil", single)
+	}
+
+	// With bare gnet too: the engine over net and over gnet, then the
+	// ceiling, gnet over net, whether or not the engine ran.
+	gnet := run("gnet", []float64{200, 150, 100}, []float64{5, 60, 20}, []float64{0, 0, 0})
+	three := &Report{Rounds: 3, Runs: append(slices.Clone(rep.Runs), gnet)}
+	var got []string
+	for _, p := range three.PairedRatios() {
+		got = append(got, p.Server+"÷"+p.Versus)
+	}
+	if want := []string{"engine÷net", "engine÷gnet", "gnet÷net"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("PairedRatios() with three servers: %q; want %q", got, want)
+	}
+	ceiling := (&Report{Rounds: 3, Runs: three.Runs[1:]}).PairedRatios()
+	if len(ceiling) != 1 {
+		t.Fatalf("PairedRatios() of net and gnet = %+v; want gnet over net", ceiling)
+	}
+	c := ceiling[0]
+	if c.Server != "gnet" || c.Versus != "net" || !reflect.DeepEqual(c.Headline, []float64{4, 0.5, 0.25}) ||
+		!reflect.DeepEqual(c.Tail, []float64{0.25, 2, 2}) || !reflect.DeepEqual(c.CPU, []float64{0.25, 2, 4}) ||
+		!reflect.DeepEqual(c.Calm, []bool{true, true, false}) {
+		t.Errorf("gnet over net = %+v; want headline [4 0.5 0.25], p999 [0.25 2 2], cpu [0.25 2 4], calm [true true false]", c)
+	}
+	b.Reset()
+	if err := three.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(strings.Split(b.String(), "\n"), func(l string) bool {
+		return reflect.DeepEqual(strings.Fields(l), strings.Fields("s gnet÷net all 3 0.50 (0.25 - 4.00) 2.00 (0.25 - 2.00) 2.00 (0.25 - 2.00) 2.00 (0.25 - 4.00)"))
+	}) {
+		t.Errorf("table lacks the ceiling's row:\n%s", b.String())
 	}
 }
 
