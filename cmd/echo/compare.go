@@ -54,10 +54,23 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	noPin := fs.Bool("no-pin", false, "do not pin the server to CPU 0 and the load generator to CPU 1")
 	warmup := fs.Duration("warmup", 0, "override every scenario's warm-up (0 = the scenario's own)")
 	duration := fs.Duration("duration", 0, "override every scenario's measured window (0 = the scenario's own)")
-	rounds := fs.Int("rounds", 1, "run every scenario against every server this many times, in rotating order, and report the median run and the engine's paired ratios per round")
+	rounds := fs.Int("rounds", 1, "run every scenario against every server this many times, in rotating order, and report the median run and the paired ratios per round")
 	gogc := fs.String("gogc", "", "GOGC for every server child, the same for all (empty: Go's default)")
+	from := fs.String("from", "", "run nothing: print the report of an earlier run from its -json file (with -json, -svg or -png, write it again)")
 	if err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *from != "" {
+		var runFlags []string
+		fs.Visit(func(f *flag.Flag) {
+			if !strings.Contains(" from json svg png latency ", " "+f.Name+" ") {
+				runFlags = append(runFlags, "-"+f.Name)
+			}
+		})
+		if len(runFlags) > 0 {
+			return fmt.Errorf("-from prints a saved report; %s would change a run", strings.Join(runFlags, ", "))
+		}
+		return reprint(*from, stdout, *jsonPath, *svgPath, *pngPath, *latency)
 	}
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
@@ -151,6 +164,28 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		return errors.New("interrupted")
 	}
 	return nil
+}
+
+// reprint prints the report saved as JSON in path, and writes it again in
+// the forms asked for: the table and ratios come from the report's figures
+// by this build's rules, so an earlier run can be read with ratios added
+// since.
+func reprint(path string, stdout io.Writer, jsonPath, svgPath, pngPath, latency string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("-from %s: %w", path, err)
+	}
+	if len(rep.Runs) == 0 || rep.Rounds < 1 {
+		return fmt.Errorf("-from %s: not a compare report: no runs", path)
+	}
+	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	return writeOutputs(&rep, jsonPath, svgPath, pngPath, latency)
 }
 
 // writeOutputs writes the JSON report and the plots that were asked for.

@@ -133,11 +133,80 @@ func TestCompareFlags(t *testing.T) {
 		{args: []string{"-warmup", "-1s"}, want: "-warmup"},
 		{args: []string{"-duration", "-1s"}, want: "-duration"},
 		{args: []string{"-gogc", "abc"}, want: "-gogc"},
+		{args: []string{"-from", "report.json", "-rounds", "3", "-no-pin"}, want: "-no-pin, -rounds would change a run"},
+		{args: []string{"-from", filepath.Join(t.TempDir(), "missing.json")}, want: "missing.json"},
 	}
 	for _, tt := range tests {
 		err := runCompare(tt.args, &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("compare %q = %v; want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// TestCompareFrom reprints a saved report, with the ratios of this build,
+// and writes it again.
+func TestCompareFrom(t *testing.T) {
+	dir := t.TempDir()
+	run := func(server string, rates ...float64) bench.Run {
+		lat := bench.Latency{P50: 100, P99: 200, P999: 300}
+		return bench.Run{Scenario: "closed-100c-64B", Server: server, Headlines: rates, P99s: []float64{200, 200},
+			Tails: []float64{300, 300}, Steals: []float64{0, 0}, CPUPerMsg: []float64{5, 5},
+			Load: bench.Result{Conns: 100, Payload: 64, InFlight: 1, MsgsPerSec: rates[0], Latency: lat}}
+	}
+	saved := bench.Report{Pinned: true, Rounds: 2, Runs: []bench.Run{
+		run("engine", 110, 120), run("net", 100, 100), run("gnet", 130, 140),
+	}}
+	var b bytes.Buffer
+	if err := saved.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	in, out := filepath.Join(dir, "in.json"), filepath.Join(dir, "out.json")
+	if err := os.WriteFile(in, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := runCompare([]string{"-from", in, "-json", out}, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatalf("compare -from: %v", err)
+	}
+	for _, want := range []string{"closed-100c-64B engine 110", "closed-100c-64B engine÷gnet all 2 0.85 (0.85 - 0.86)",
+		"closed-100c-64B gnet÷net all 2 1.30 (1.30 - 1.40)"} {
+		if !slices.ContainsFunc(strings.Split(stdout.String(), "\n"), func(l string) bool {
+			return strings.HasPrefix(strings.Join(strings.Fields(l), " "), want)
+		}) {
+			t.Errorf("compare -from printed no line starting %q:\n%s", want, stdout.String())
+		}
+	}
+	again, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(again, b.Bytes()) {
+		t.Errorf("compare -from -json wrote\n%s\nwant the report as saved:\n%s", again, b.Bytes())
+	}
+
+	notReport := filepath.Join(dir, "other.json")
+	if err := os.WriteFile(notReport, []byte(`{"rounds": 2}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCompare([]string{"-from", notReport}, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "not a compare report") {
+		t.Errorf("compare -from a file without runs = %v; want \"not a compare report\"", err)
+	}
+}
+
+// TestCompareFromCommitted reprints every report committed under docs/bench,
+// so that docs/benchmarks.md's -from commands keep working.
+func TestCompareFromCommitted(t *testing.T) {
+	files, err := filepath.Glob("../../docs/bench/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no reports under docs/bench: %v", err)
+	}
+	for _, f := range files {
+		var stdout bytes.Buffer
+		if err := runCompare([]string{"-from", f}, &stdout, &bytes.Buffer{}); err != nil {
+			t.Errorf("compare -from %s: %v", f, err)
+		} else if !strings.HasPrefix(stdout.String(), "scenario ") {
+			t.Errorf("compare -from %s printed no table:\n%s", f, stdout.String())
 		}
 	}
 }
