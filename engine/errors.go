@@ -10,6 +10,9 @@ var (
 	ErrAlreadyRunning = errors.New("engine: already running")
 	// ErrNotRunning is returned by Stop on a server that is not running.
 	ErrNotRunning = errors.New("engine: not running")
+	// ErrUnknownSession is returned by the Server's methods that take a
+	// session ID when no open session has it: it closed, or the ID is stale.
+	ErrUnknownSession = errors.New("engine: no such session")
 	// ErrBadAddress is returned for an address Start or Dial cannot use.
 	ErrBadAddress = errors.New("engine: bad address")
 

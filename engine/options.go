@@ -43,11 +43,12 @@ type options struct {
 	workerQueue    int
 	workerOverflow Overflow
 	linger         time.Duration
-	handler        Handler       // client only
-	connectTimeout time.Duration // client only
-	reconnect      *Reconnect    // client only; nil: no reconnecting
-	sendQueue      int           // client only
-	poolTimeout    time.Duration // pool only
+	handler        Handler                         // client only
+	connectTimeout time.Duration                   // client only
+	reconnect      *Reconnect                      // client only; nil: no reconnecting
+	sendQueue      int                             // client only
+	poolTimeout    time.Duration                   // pool only
+	groupHook      func(group string, members int) // server only
 }
 
 // checkPayload returns codec.ErrFrameTooLarge, wrapped with the sizes, for a
@@ -203,3 +204,15 @@ func WithSendQueue(n int) Option { return func(o *options) { o.sendQueue = n } }
 // client, on top of its context. Default 0: as long as the context allows.
 // Pool only.
 func WithPoolTimeout(d time.Duration) Option { return func(o *options) { o.poolTimeout = d } }
+
+// WithGroupHook makes the server call fn after a session's Join or Leave
+// changed a group's membership, and for each group a closing session leaves,
+// with the group's member count after the change (0: the group is gone). fn
+// runs on the goroutine that made the change (the session's event loop for a
+// closing session) with no lock held, so it must not block; calls for one
+// group made on different goroutines may arrive out of order, so a hook that
+// keeps state per group should read Server.GroupLen again. Default nil.
+// Server only.
+func WithGroupHook(fn func(group string, members int)) Option {
+	return func(o *options) { o.groupHook = fn }
+}

@@ -42,6 +42,7 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 	}
 	t := newTransport(o, h, metrics.KindServer, "server")
 	t.limit = int64(o.maxConns)
+	t.reg.SetGroupHook(o.groupHook)
 	return &Server{t: t}, nil
 }
 

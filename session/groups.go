@@ -11,8 +11,9 @@ type group struct {
 	snap atomic.Pointer[[]*Session]
 }
 
-// join adds s to the named group. Called with s.mu held.
-func (r *Registry) join(s *Session, name string) {
+// join adds s to the named group and returns its new member count.
+// Called with s.mu held.
+func (r *Registry) join(s *Session, name string) int {
 	r.gmu.Lock()
 	defer r.gmu.Unlock()
 	g := r.groups[name]
@@ -22,16 +23,19 @@ func (r *Registry) join(s *Session, name string) {
 	}
 	g.members[s] = struct{}{}
 	g.snap.Store(nil)
+	return len(g.members)
 }
 
-// leave removes s from the named groups and deletes those left empty.
-// Called with s.mu held.
-func (r *Registry) leave(s *Session, names ...string) {
+// leave removes s from the named groups and deletes those left empty. It
+// appends each group's new member count to counts and returns it. Called
+// with s.mu held.
+func (r *Registry) leave(s *Session, counts []int, names ...string) []int {
 	r.gmu.Lock()
 	defer r.gmu.Unlock()
 	for _, name := range names {
 		g := r.groups[name]
 		if g == nil {
+			counts = append(counts, 0)
 			continue
 		}
 		delete(g.members, s)
@@ -39,7 +43,38 @@ func (r *Registry) leave(s *Session, names ...string) {
 		if len(g.members) == 0 {
 			delete(r.groups, name)
 		}
+		counts = append(counts, len(g.members))
 	}
+	return counts
+}
+
+// changed tells the group hook, if any, that group now has members members.
+// Called with no lock held.
+func (r *Registry) changed(group string, members int) {
+	if r.hook != nil {
+		r.hook(group, members)
+	}
+}
+
+// SetGroupHook makes r call fn after each Join or Leave that changed a
+// group's membership, and for each group a session leaves when it is
+// unregistered, with the group's member count after the change (0: the group
+// is gone). fn runs on the goroutine that made the change, with no lock held;
+// calls for one group made by different goroutines may arrive out of order,
+// so a hook that keeps state per group reads GroupLen again. Set it before
+// any session registers.
+func (r *Registry) SetGroupHook(fn func(group string, members int)) { r.hook = fn }
+
+// Groups returns the names of the groups that have members, in no particular
+// order, as a new slice the caller owns.
+func (r *Registry) Groups() []string {
+	r.gmu.RLock()
+	defer r.gmu.RUnlock()
+	out := make([]string, 0, len(r.groups))
+	for name := range r.groups {
+		out = append(out, name)
+	}
+	return out
 }
 
 // members returns the named group's members. The slice is shared and must not

@@ -43,6 +43,8 @@ type Registry struct {
 
 	gmu    sync.RWMutex
 	groups map[string]*group // guarded by gmu; no empty group is kept
+
+	hook func(group string, members int) // set before use by SetGroupHook; nil: none
 }
 
 // NewRegistry returns an empty registry.
@@ -116,11 +118,16 @@ func (r *Registry) Register(fd int, w Writer, local, remote net.Addr) *Session {
 func (r *Registry) Unregister(s *Session) {
 	s.mu.Lock()
 	s.state.Store(uint32(StateClosed)) // under mu: no Join can follow
-	if len(s.groups) > 0 {
-		r.leave(s, s.groups...)
+	groups := s.groups
+	var counts []int
+	if len(groups) > 0 {
+		counts = r.leave(s, make([]int, 0, len(groups)), groups...)
 		s.groups = nil
 	}
 	s.mu.Unlock()
+	for i, g := range groups {
+		r.changed(g, counts[i])
+	}
 	if sl := r.slot(s.FD(), false); sl != nil && sl.sess.CompareAndSwap(s, nil) {
 		r.n.Add(-1)
 	}

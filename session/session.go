@@ -186,29 +186,48 @@ func (s *Session) Delete(key string) {
 	s.mu.Unlock()
 }
 
+// Clear removes every key from the session's data.
+func (s *Session) Clear() {
+	s.mu.Lock()
+	clear(s.data)
+	s.mu.Unlock()
+}
+
 // Join adds the session to group, creating the group if needed. Joining a
 // group twice, or joining once the session is closing or closed, is a no-op.
 func (s *Session) Join(group string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.State() >= StateClosing || slices.Contains(s.groups, group) {
+		s.mu.Unlock()
 		return
 	}
 	s.groups = append(s.groups, group)
-	s.reg.join(s, group)
+	n := s.reg.join(s, group)
+	s.mu.Unlock()
+	s.reg.changed(group, n)
 }
 
 // Leave removes the session from group; an emptied group is deleted.
 // Leaving a group the session is not in is a no-op.
 func (s *Session) Leave(group string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	i := slices.Index(s.groups, group)
 	if i < 0 {
+		s.mu.Unlock()
 		return
 	}
 	s.groups = slices.Delete(s.groups, i, i+1)
-	s.reg.leave(s, group)
+	var buf [1]int
+	n := s.reg.leave(s, buf[:0], group)[0]
+	s.mu.Unlock()
+	s.reg.changed(group, n)
+}
+
+// InGroup reports whether the session is a member of group.
+func (s *Session) InGroup(group string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Contains(s.groups, group)
 }
 
 // Groups returns the groups the session is in, in the order joined, as a new
