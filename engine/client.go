@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -27,15 +28,16 @@ import (
 // waits for the event loop to stop and must not be called from a Handler
 // callback.
 type Client struct {
-	t      *transport
-	h      Handler // the user's handler; never nil
-	loops  *clientLoops
-	owned  bool       // Close stops loops; false in a Pool, which owns them
-	pool   *Pool      // nil unless the client belongs to a Pool
-	addr   string     // host:port
-	rc     *Reconnect // nil: no reconnecting
-	ctx    context.Context
-	cancel context.CancelFunc // ends ctx on Close or give-up: stops reconnect waits and dials
+	t       *transport
+	h       Handler // the user's handler; never nil
+	loops   *loops
+	owned   bool       // Close stops loops; false in a Pool, which owns them
+	pool    *Pool      // nil unless the client belongs to a Pool
+	network string     // "tcp" or "unix"
+	addr    string     // host:port, or the socket's path
+	rc      *Reconnect // nil: no reconnecting
+	ctx     context.Context
+	cancel  context.CancelFunc // ends ctx on Close or give-up: stops reconnect waits and dials
 
 	mu      sync.Mutex
 	s       *session.Session // guarded by mu: the current session, nil while disconnected
@@ -43,6 +45,8 @@ type Client struct {
 	queue   [][]byte         // guarded by mu: framed messages sent while disconnected
 	pending fifo[*request]   // guarded by mu: requests waiting for their reply, in send order
 	closed  bool             // guarded by mu: Close was called
+	replay  bool             // guarded by mu: OnConnect runs before the queue is written
+	loopG   atomic.Uint64    // the goroutine of the current connection's loop (see onLoop)
 	dead    error            // guarded by mu: why sends fail for good (closed, gave up); nil while usable
 	leased  bool             // guarded by Pool.mu: handed out by Pool.Get
 }
@@ -53,9 +57,12 @@ type Client struct {
 // connection matches syscall.ECONNREFUSED, a timeout context.DeadlineExceeded,
 // an unusable address ErrBadAddress.
 //
-// Dial tries once. WithReconnect applies to connections lost afterwards.
+// Dial tries once, unless WithReconnect's Reconnect.RetryDial is set: then it
+// retries with the reconnect backoff until it connects, ctx ends or
+// Reconnect.MaxAttempts attempts have failed. WithReconnect applies to
+// connections lost afterwards. "unix:///path" dials a Unix socket.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
-	hostPort, err := dialAddr(addr)
+	network, address, err := parseAddr(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -64,30 +71,43 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	o.loops = 1
-	l, err := startLoops(o)
+	l, err := startLoops(o, &clientEvents{})
 	if err != nil {
 		return nil, err
 	}
-	cl := newClient(hostPort, o, l, "client")
+	cl := newClient(network, address, o, l, "client")
 	cl.owned = true
-	if err := cl.connect(ctx); err != nil {
+	if err := cl.dial(ctx); err != nil {
 		_ = cl.close()
 		return nil, err
 	}
 	return cl, nil
 }
 
-// dialAddr turns "host:port" or "tcp://host:port" into "host:port".
-func dialAddr(addr string) (string, error) {
-	proto, err := protoAddr(addr)
-	if err != nil {
-		return "", err
+// dial makes the first connection: once, or with the reconnect backoff if
+// Reconnect.RetryDial is set.
+func (cl *Client) dial(ctx context.Context) error {
+	err := cl.connect(ctx)
+	if err == nil || cl.rc == nil || !cl.rc.RetryDial {
+		return err
 	}
-	return proto[len("tcp://"):], nil
+	for attempt := 1; cl.rc.MaxAttempts == 0 || attempt <= cl.rc.MaxAttempts; attempt++ {
+		timer := time.NewTimer(cl.rc.delay(attempt))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), err)
+		}
+		if err = cl.connect(ctx); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, cl.rc.MaxAttempts+1, err)
 }
 
-func newClient(hostPort string, o options, l *clientLoops, name string) *Client {
-	cl := &Client{h: o.handler, loops: l, addr: hostPort, rc: o.reconnect}
+func newClient(network, address string, o options, l *loops, name string) *Client {
+	cl := &Client{h: o.handler, loops: l, network: network, addr: address, rc: o.reconnect}
 	if cl.h == nil {
 		cl.h = HandlerFuncs{}
 	}
@@ -106,13 +126,15 @@ func (cl *Client) connect(ctx context.Context) error {
 	if o.keepAlive > 0 {
 		d.KeepAlive = o.keepAlive
 	}
-	nc, err := d.DialContext(dctx, "tcp", cl.addr)
+	nc, err := d.DialContext(dctx, cl.network, cl.addr)
 	if err != nil {
 		cl.t.src.ConnFailed()
 		cl.t.src.Error(metrics.ErrConnect)
 		return dialError(cl.addr, err)
 	}
-	if err := cl.loops.enroll(nc, cl); err != nil {
+	cl.t.active.Add(1) // given back when the session closes, or by open if it never opens
+	if err := cl.loops.enroll(nc, &endpoints{local: nc.LocalAddr(), remote: nc.RemoteAddr(), client: cl}); err != nil {
+		cl.t.active.Add(-1)
 		return err
 	}
 	if cl.ctx.Err() != nil {
@@ -152,7 +174,7 @@ func (cl *Client) send(p []byte, frame bool) error {
 	if cl.dead != nil {
 		return cl.dead
 	}
-	if cl.s != nil {
+	if cl.s != nil && (!cl.replay || cl.onLoop()) {
 		var err error
 		if frame {
 			err = cl.s.Send(p)
@@ -171,7 +193,7 @@ func (cl *Client) send(p []byte, frame bool) error {
 // connection. Called with mu held.
 func (cl *Client) enqueue(p []byte, frame bool) error {
 	limit := cl.t.o.sendQueue
-	if cl.rc == nil || limit <= 0 {
+	if (cl.rc == nil || limit <= 0) && !cl.replay {
 		return ErrNotConnected
 	}
 	if len(cl.queue) >= limit {
@@ -231,6 +253,9 @@ func (cl *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if cl.onLoop() {
+		return nil, ErrInHandler
+	}
 	r := requests.Get().(*request)
 	cl.mu.Lock()
 	err := cl.dead
@@ -267,6 +292,7 @@ func (cl *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 		return rep.msg, rep.err
 	default:
 		r.abandoned = true // stays in the FIFO: the loop drops its reply
+		cl.t.src.Error(metrics.ErrRequestTimeout)
 		return nil, ctx.Err()
 	}
 }
@@ -307,7 +333,9 @@ func (cl *Client) Monitor() *metrics.Monitor { return cl.t.o.monitor }
 // it), stops the event loop and returns once OnDisconnect has run. Messages
 // still queued from a disconnected period are discarded: Close then returns
 // an error wrapping ErrSendsDropped that says how many. Later calls return
-// nil. Close on a client of a Pool returns ErrPooledClient and does nothing.
+// nil. Called from a Handler callback on the client's event loop, Close does
+// not wait: the loop stops once the callback returns. Close on a client of a
+// Pool returns ErrPooledClient and does nothing.
 func (cl *Client) Close() error {
 	if cl.pool != nil {
 		return ErrPooledClient
@@ -334,7 +362,18 @@ func (cl *Client) close() error {
 		s.Close(ErrClientClosed)
 	}
 	if cl.owned {
-		cl.loops.stop()
+		stop := func() {
+			ctx, cancel := context.WithTimeout(context.Background(), cl.t.o.linger)
+			cl.t.waiter.waitLingering(ctx) // what was queued before Close still goes out
+			cancel()
+			cl.loops.stop()
+			cl.t.waiter.shutdown()
+		}
+		if cl.onLoop() {
+			go stop() // the loop ends once this handler returns
+		} else {
+			stop()
+		}
 	}
 	if dropped > 0 {
 		return fmt.Errorf("%w: %d", ErrSendsDropped, dropped)
@@ -357,12 +396,35 @@ func (h hooks) OnConnect(s *session.Session) {
 		return
 	}
 	cl.s = s
-	cl.flushQueue(s)
+	cl.replay = len(cl.queue) > 0
+	cl.mu.Unlock()
+	// OnConnect first (a client that re-joins or re-authenticates there has
+	// what it sends go out first), then what was queued while disconnected.
+	cl.callback(func() { cl.h.OnConnect(s) })
+	cl.mu.Lock()
+	if cl.s == s {
+		cl.flushQueue(s)
+	}
+	cl.replay = false
 	cl.mu.Unlock()
 	if cl.pool != nil {
 		cl.pool.available()
 	}
-	cl.h.OnConnect(s)
+}
+
+// callback runs one of the user handler's callbacks on the loop, marking the
+// loop as inside a callback (see onLoop).
+func (cl *Client) callback(fn func()) {
+	cl.loops.inCallback.Add(1)
+	defer cl.loops.inCallback.Add(-1)
+	fn()
+}
+
+// onLoop reports whether the caller is a handler callback running on the
+// event loop of the client's current connection. It is cheap unless some
+// callback is running on the client's loops.
+func (cl *Client) onLoop() bool {
+	return cl.loops.inCallback.Load() > 0 && goroutineID() == cl.loopG.Load()
 }
 
 func (h hooks) OnMessage(s *session.Session, msg []byte) {
@@ -381,7 +443,7 @@ func (h hooks) OnMessage(s *session.Session, msg []byte) {
 		return
 	}
 	cl.mu.Unlock()
-	cl.h.OnMessage(s, msg)
+	cl.callback(func() { cl.h.OnMessage(s, msg) })
 }
 
 func (h hooks) OnDisconnect(s *session.Session, reason error) {
@@ -403,68 +465,26 @@ func (h hooks) OnDisconnect(s *session.Session, reason error) {
 		// After the handler has heard of the loss, even if it panics.
 		defer func() { go cl.reconnect(reason) }()
 	}
-	cl.h.OnDisconnect(s, reason)
-}
-
-// clientLoops are the gnet event loops of one Client, or shared by the
-// clients of a Pool.
-type clientLoops struct {
-	cli     *gnet.Client
-	mu      sync.RWMutex // read-held while a connection is enrolled, write-held to stop
-	stopped bool         // guarded by mu
-}
-
-func startLoops(o options) (*clientLoops, error) {
-	cli, err := gnet.NewClient(&clientEvents{},
-		gnet.WithMulticore(o.loops > 1),
-		gnet.WithNumEventLoop(o.loops),
-		gnet.WithLogger(gnetLogger{o.logger}),
-	)
-	if err == nil {
-		err = cli.Start()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("engine: start client event loops: %w", err)
-	}
-	return &clientLoops{cli: cli}, nil
-}
-
-// enroll hands nc to an event loop for cl and returns once cl's OnConnect has
-// run. It takes ownership of nc.
-func (l *clientLoops) enroll(nc net.Conn, cl *Client) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.stopped {
-		_ = nc.Close()
-		return ErrClientClosed
-	}
-	if _, err := l.cli.EnrollContext(nc, cl); err != nil {
-		return fmt.Errorf("engine: hand connection to the event loop: %w", err)
-	}
-	return nil
-}
-
-// stop closes the remaining connections (OnDisconnect runs for each) and ends
-// the loops. After a stop no connection is enrolled: gnet must not be asked
-// to register one with a closed poller.
-func (l *clientLoops) stop() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stopped {
-		return
-	}
-	l.stopped = true
-	_ = l.cli.Stop() // errors are the loops' exit errors, logged by gnet
+	cl.callback(func() { cl.h.OnDisconnect(s, reason) })
 }
 
 // clientEvents is the gnet.EventHandler of client loops. A connection's
-// context is its *Client until open, then its *conn, whose transport is the
-// client's: that is how loops shared by a Pool find each connection's client.
+// context is its *endpoints until open, naming its client, then its *conn,
+// whose transport is the client's: that is how loops shared by a Pool find
+// each connection's client.
 type clientEvents struct{ gnet.BuiltinEventEngine }
 
 func (*clientEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	cl, _ := gc.Context().(*Client)
-	if cl == nil || !cl.opening(gc) || cl.t.open(gc) == nil {
+	ep, _ := gc.Context().(*endpoints)
+	if ep == nil || ep.client == nil {
+		return nil, gnet.Close
+	}
+	cl := ep.client
+	if !cl.opening(gc) {
+		cl.t.active.Add(-1)
+		return nil, gnet.Close
+	}
+	if cl.t.open(gc, ep) == nil {
 		return nil, gnet.Close
 	}
 	return nil, gnet.None
@@ -494,5 +514,6 @@ func (cl *Client) opening(gc gnet.Conn) bool {
 		return false
 	}
 	cl.shard = cl.t.loopOf(gc).shard
+	cl.loopG.Store(goroutineID()) // OnOpen runs on the loop
 	return true
 }

@@ -23,7 +23,7 @@ import (
 // All methods are safe from any goroutine. The options of NewPool apply to
 // every client; WithHandler's callbacks run on the loops, as for a Client.
 type Pool struct {
-	loops   *clientLoops
+	loops   *loops
 	clients []*Client // fixed at NewPool
 	timeout time.Duration
 	monitor *metrics.Monitor
@@ -53,7 +53,7 @@ func NewPool(ctx context.Context, addr string, size int, opts ...Option) (*Pool,
 	if size < 1 {
 		return nil, fmt.Errorf("engine: pool size %d: want at least 1", size)
 	}
-	hostPort, err := dialAddr(addr)
+	network, address, err := parseAddr(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -73,16 +73,16 @@ func NewPool(ctx context.Context, addr string, size int, opts ...Option) (*Pool,
 	o.reconnect = &r
 	name := cmp.Or(o.name, "client")
 
-	l, err := startLoops(o)
+	l, err := startLoops(o, &clientEvents{})
 	if err != nil {
 		return nil, err
 	}
 	p := &Pool{loops: l, timeout: o.poolTimeout, monitor: o.monitor}
 	for i := range size {
-		cl := newClient(hostPort, o, l, fmt.Sprintf("%s/%d", name, i))
+		cl := newClient(network, address, o, l, fmt.Sprintf("%s/%d", name, i))
 		cl.pool = p
 		p.clients = append(p.clients, cl)
-		if err := cl.connect(ctx); err != nil {
+		if err := cl.dial(ctx); err != nil {
 			_ = p.Close()
 			return nil, err
 		}

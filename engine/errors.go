@@ -29,6 +29,13 @@ var (
 	// ErrQueueOverflow: the session's queue of messages waiting for a worker
 	// overflowed (see WithWorkerQueue).
 	ErrQueueOverflow = errors.New("engine: worker queue overflow")
+	// ErrMemoryLimit: the server's memory budget (WithMemoryLimit) was
+	// reached and this session held a large share of it: a large partial
+	// frame, or many bytes its peer had not read.
+	ErrMemoryLimit = errors.New("engine: memory limit")
+	// ErrFrameTimeout: a frame the peer began did not complete within the
+	// frame timeout (WithFrameTimeout).
+	ErrFrameTimeout = errors.New("engine: frame timeout")
 	// ErrHandlerPanic: a handler panicked while handling this session's message.
 	ErrHandlerPanic = errors.New("engine: handler panicked")
 
@@ -55,6 +62,10 @@ var (
 	// ErrPoolExhausted is returned by Pool.Get when no client became free and
 	// connected before its context or the pool timeout ended.
 	ErrPoolExhausted = errors.New("engine: no free client in the pool")
+	// ErrInHandler is returned by Client.Request called from a handler
+	// callback running on the event loop that would have to deliver its
+	// reply: it could only wait until its context ended.
+	ErrInHandler = errors.New("engine: called from a handler on the event loop")
 	// ErrPooledClient is returned by Close on a client that belongs to a Pool:
 	// close the Pool instead.
 	ErrPooledClient = errors.New("engine: client belongs to a pool")

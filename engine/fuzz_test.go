@@ -71,6 +71,7 @@ func (f *fakeConn) LocalAddr() net.Addr           { return fakeLocal }
 func (f *fakeConn) RemoteAddr() net.Addr          { return fakeRemote }
 func (f *fakeConn) EventLoop() gnet.EventLoop     { return nil }
 func (f *fakeConn) SetNoDelay(bool) error         { return nil }
+func (f *fakeConn) SetLinger(int) error           { return nil }
 
 // fuzzCodecs are the server configurations the fuzz target picks from. Every
 // payload they decode fits in fuzzMaxFrame and frames again without error,
@@ -161,6 +162,7 @@ func FuzzSessionStream(f *testing.F) {
 		}
 		h := &echoRecorder{t: t, codec: o.codec}
 		tr := newTransport(o, h, metrics.KindServer, "fuzz")
+		tr.write = func(c *conn, p []byte) (int, error) { return c.gc.Write(p) }
 		_, raw := o.codec.(codec.Raw)
 		push := []byte("push!") // five bytes: valid for every codec above
 
@@ -189,7 +191,8 @@ func FuzzSessionStream(f *testing.F) {
 			}
 		}
 
-		c := tr.open(fc)
+		tr.admit() // as the acceptor does
+		c := tr.open(fc, &endpoints{local: fakeLocal, remote: fakeRemote})
 		if c == nil {
 			t.Fatal("open refused the connection")
 		}

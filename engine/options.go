@@ -11,12 +11,12 @@ import (
 )
 
 // Defaults of the options. A zero or negative value given to an option means
-// its default.
+// its default. DefaultMaxConns and DefaultMemoryLimit depend on the machine.
 const (
 	DefaultMaxFrameSize   = codec.DefaultMaxFrame // 4 MiB
 	DefaultWriteHighWater = 8 << 20               // 8 MiB of unsent bytes per session
-	DefaultMaxConns       = 100_000
-	DefaultLinger         = time.Second
+	DefaultLinger         = 5 * time.Second
+	DefaultFrameTimeout   = 30 * time.Second
 	DefaultConnectTimeout = 10 * time.Second
 )
 
@@ -43,6 +43,8 @@ type options struct {
 	workerQueue    int
 	workerOverflow Overflow
 	linger         time.Duration
+	frameTimeout   time.Duration
+	memoryLimit    int64
 	handler        Handler                         // client only
 	connectTimeout time.Duration                   // client only
 	reconnect      *Reconnect                      // client only; nil: no reconnecting
@@ -81,7 +83,13 @@ func buildOptions(opts []Option) (options, error) {
 		o.codec = c
 	}
 	if o.maxConns <= 0 {
-		o.maxConns = DefaultMaxConns
+		o.maxConns = DefaultMaxConns()
+	}
+	if o.memoryLimit <= 0 {
+		o.memoryLimit = DefaultMemoryLimit()
+	}
+	if o.frameTimeout == 0 {
+		o.frameTimeout = DefaultFrameTimeout
 	}
 	if o.writeHighWater <= 0 {
 		o.writeHighWater = DefaultWriteHighWater
@@ -117,7 +125,8 @@ func WithCodec(c codec.Codec) Option { return func(o *options) { o.codec = c } }
 func WithMaxFrameSize(n int) Option { return func(o *options) { o.maxFrame = n } }
 
 // WithMaxConns limits the server's concurrent sessions; a connection over the
-// limit is closed at once and counted as rejected. Default 100,000. Server only.
+// limit is closed at once and counted as rejected. Default DefaultMaxConns():
+// the open-file limit less a tenth of it. Server only.
 func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = n } }
 
 // WithIdleTimeout closes a session that has not delivered a complete message
@@ -129,13 +138,30 @@ func WithIdleTimeout(d time.Duration) Option { return func(o *options) { o.idleT
 // stalled reader cannot grow memory without bound. Default 8 MiB.
 func WithWriteHighWater(n int) Option { return func(o *options) { o.writeHighWater = n } }
 
-// WithLinger bounds how long a closing session's loop keeps writing what the
-// session still has queued to a peer that is reading it (after a half-close,
-// an application Close, an idle timeout or a codec error). The loop gives up
-// sooner, after 50 ms (or d, if shorter) without progress: that is what a
-// closing peer that stops reading can cost its loop, once. Slow consumers,
-// resets and Stop (which drains first) never linger. Default 1 s.
+// WithLinger bounds how long a closing session keeps writing, off the event
+// loop, what its peer has not taken yet (after a half-close, an application
+// Close, an idle timeout or a codec error) while the peer reads it; then the
+// write side is shut down after the last byte. A peer that has not taken
+// everything when the linger ends gets a reset, never a clean end of stream
+// after part of a frame. Slow consumers, memory-limit closes and Stop (which
+// drains first) never linger: they reset what is left. Default 5 s.
 func WithLinger(d time.Duration) Option { return func(o *options) { o.linger = d } }
+
+// WithFrameTimeout closes a session, with ErrFrameTimeout, when a frame its
+// peer began does not complete within d, so that a peer trickling a frame's
+// bytes cannot hold its memory for good. Default DefaultFrameTimeout (30 s);
+// negative: off. Server only.
+func WithFrameTimeout(d time.Duration) Option { return func(o *options) { o.frameTimeout = d } }
+
+// WithMemoryLimit sets the budget, in bytes, for what the server buffers for
+// its peers: partial inbound frames plus outbound bytes the sockets have not
+// taken, across all sessions. When it is reached the session that would pass
+// it while holding a large share (64 KiB or more) is closed with
+// ErrMemoryLimit, and the sessions holding the most are closed until the
+// total is under the limit again; sessions of small messages keep working.
+// Default DefaultMemoryLimit(): a sixteenth of the machine's memory, between
+// 64 MiB and 2 GiB.
+func WithMemoryLimit(n int64) Option { return func(o *options) { o.memoryLimit = n } }
 
 // WithLoops sets the number of event loops. Default GOMAXPROCS. A Client
 // made by Dial always has one loop; a Pool has at most one per client.

@@ -17,6 +17,9 @@ type Reconnect struct {
 	Multiplier  float64       // growth of the wait per attempt, at least 1; default 2
 	Jitter      float64       // random fraction, 0..1, taken off each wait; default 0.2; negative: none
 	MaxAttempts int           // attempts before giving up; default 0: never give up
+	// RetryDial makes Dial (and NewPool) retry the first connection with this
+	// backoff too, instead of failing at the first refusal. Default false.
+	RetryDial bool
 }
 
 func (r Reconnect) withDefaults() Reconnect {

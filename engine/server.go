@@ -5,31 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
 	"github.com/netsys-go/netsys/session"
 )
 
-// Server is a framed TCP server on gnet event loops. Create it with NewServer,
-// then Start it; all methods are safe from any goroutine.
+// Server is a framed TCP (or Unix socket) server on gnet event loops. Create
+// it with NewServer, then Start it; all methods are safe from any goroutine.
 type Server struct {
 	t *transport
 
-	mu      sync.Mutex    // guards the fields below
-	running bool          // between Start and the end of the engine
-	eng     gnet.Engine   // set at boot
-	addr    net.Addr      // the listening address, set at boot
-	done    chan struct{} // closed when the engine has ended
-	err     error         // what gnet.Run returned; read after done
-	sweep   chan struct{} // closed to stop the idle sweeper
+	mu    sync.Mutex    // guards the fields below
+	state serverState   // stopped, running or stopping
+	loops *loops        // set by Start
+	acc   *acceptor     // set by Start
+	addr  net.Addr      // the listening address, set by Start
+	done  chan struct{} // closed when the server has stopped
+	err   error         // why it stopped without being asked; read after done
+	sweep chan struct{} // closed to stop the sweeper
 }
+
+type serverState int
+
+const (
+	serverStopped serverState = iota
+	serverRunning
+	serverStopping
+)
 
 // NewServer returns a server that delivers events to h, configured by opts.
 func NewServer(h Handler, opts ...Option) (*Server, error) {
@@ -46,80 +53,55 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 	return &Server{t: t}, nil
 }
 
-// Start listens on addr ("127.0.0.1:9000", "tcp://[::1]:0", ...) and returns
-// once the socket is listening. Port 0 picks a free port; Addr tells which.
-// Binding errors (address in use, bad address) are returned, wrapping the OS
-// error. Start on a running server returns ErrAlreadyRunning.
+// Start listens on addr ("127.0.0.1:9000", "tcp://[::1]:0",
+// "unix:///run/app.sock") and returns once the socket is listening. Port 0
+// picks a free port; Addr tells which. A Unix socket file left by a server
+// that is gone is replaced; one a live server holds is not (EADDRINUSE).
+// Binding errors are returned, wrapping the OS error. Start on a running
+// server returns ErrAlreadyRunning.
 func (s *Server) Start(addr string) error {
-	proto, err := protoAddr(addr)
+	network, address, err := parseAddr(addr)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
-	if s.running {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	if s.state != serverStopped {
 		return ErrAlreadyRunning
 	}
-	s.running = true
-	s.done = make(chan struct{})
-	s.sweep = make(chan struct{})
-	s.mu.Unlock()
-	s.t.stopping.Store(false)
-
-	booted := make(chan error, 1)
-	h := &serverEvents{srv: s, booted: booted}
 	o := s.t.o
-	gopts := []gnet.Option{
-		gnet.WithMulticore(o.loops > 1),
-		gnet.WithNumEventLoop(o.loops),
-		gnet.WithReusePort(o.reusePort),
-		gnet.WithReuseAddr(true),
-		gnet.WithTCPKeepAlive(o.keepAlive),
-		gnet.WithSocketRecvBuffer(o.recvBuf),
-		gnet.WithSocketSendBuffer(o.sendBuf),
-		gnet.WithLogger(gnetLogger{o.logger}),
+	ln, err := listen(network, address, o.reusePort)
+	if err != nil {
+		return fmt.Errorf("engine: listen on %s: %w", addr, err)
 	}
-	if o.noDelay {
-		gopts = append(gopts, gnet.WithTCPNoDelay(gnet.TCPNoDelay))
-	} else {
-		gopts = append(gopts, gnet.WithTCPNoDelay(gnet.TCPDelay))
+	l, err := startLoops(o, &serverEvents{t: s.t})
+	if err != nil {
+		_ = ln.Close()
+		return err
 	}
+	s.t.stopping.Store(false)
+	s.t.waiter = newWaiter(s.t)
 	if o.workers > 0 {
 		s.t.workers = newWorkerPool(s.t, o.workers)
 	}
-	go func() {
-		err := gnet.Run(h, proto, gopts...)
-		if s.t.workers != nil {
-			s.t.workers.close() // every queued handler call runs first
+	s.state, s.loops, s.addr = serverRunning, l, ln.Addr()
+	s.acc = newAcceptor(s, ln)
+	s.done, s.sweep, s.err = make(chan struct{}), make(chan struct{}), nil
+	go func(acc *acceptor) {
+		if err := acc.run(); err != nil {
+			s.t.o.logger.Error("netsys: the server stops: it can no longer accept", "err", err)
+			s.mu.Lock()
+			s.err = err
+			s.mu.Unlock()
+			_ = s.Stop(context.Background())
 		}
-		s.mu.Lock()
-		s.err = err
-		s.running = false
-		close(s.done)
-		s.mu.Unlock()
-		booted <- err // if boot never happened, this is why
-	}()
-	if err := <-booted; err != nil {
-		<-s.done
-		return fmt.Errorf("engine: listen on %s: %w", addr, err)
+	}(s.acc)
+	if o.idleTimeout > 0 || o.frameTimeout > 0 {
+		go s.sweepLoop(o.idleTimeout, o.frameTimeout, s.sweep)
 	}
-	if o.idleTimeout > 0 {
-		go s.sweepIdle(o.idleTimeout, s.sweep)
-	}
-	o.logger.Info("netsys: listening", "addr", s.Addr().String(), "loops", o.loops)
+	o.logger.Info("netsys: listening", "addr", s.addr.String(), "loops", o.loops,
+		"max_conns", o.maxConns, "memory_limit", o.memoryLimit)
 	return nil
-}
-
-// protoAddr turns "host:port" or "tcp://host:port" into gnet's form.
-func protoAddr(addr string) (string, error) {
-	hostPort, ok := strings.CutPrefix(addr, "tcp://")
-	if !ok && strings.Contains(addr, "://") {
-		return "", fmt.Errorf("%w: %q: only tcp is supported", ErrBadAddress, addr)
-	}
-	if _, _, err := net.SplitHostPort(hostPort); err != nil {
-		return "", fmt.Errorf("%w: %q: %w", ErrBadAddress, addr, err)
-	}
-	return "tcp://" + hostPort, nil
 }
 
 // Addr returns the address the server listens on, or nil before Start.
@@ -129,35 +111,53 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// Stop stops accepting and decoding, refuses further sends (session.ErrClosed),
-// writes everything sends had queued to the peers' sockets (until ctx ends),
-// closes every session with ErrServerStopping (OnDisconnect sees it), waits for
-// running handlers (WithWorkers) and returns when the engine has ended, or
-// with ctx's error when ctx ends first.
+// Stop stops accepting (closing the listening socket) and decoding, refuses
+// further sends (session.ErrClosed), writes everything sends had queued to
+// the peers' sockets and lets lingering closes finish (until ctx ends),
+// closes every session with ErrServerStopping (OnDisconnect sees it) and
+// every connection the server accepted, waits for running handlers
+// (WithWorkers) and returns when the server has stopped, or with ctx's error
+// when ctx ends first (the stop goes on in the background).
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	if !s.running || s.addr == nil {
+	if s.state == serverStopped {
 		s.mu.Unlock()
 		return ErrNotRunning
 	}
-	eng, done, sweep := s.eng, s.done, s.sweep
-	s.mu.Unlock()
-	if s.t.stopping.Swap(true) {
+	done := s.done
+	if s.state == serverStopping {
+		s.mu.Unlock()
 		return s.wait(ctx, done) // a Stop is already under way
 	}
+	s.state = serverStopping
+	acc, l, sweep := s.acc, s.loops, s.sweep
+	s.mu.Unlock()
+
+	s.t.stopping.Store(true)
+	close(acc.stop)
+	_ = acc.ln.Close()
+	<-acc.done // nothing is enrolled after this
 	close(sweep)
 	s.drain(ctx)
-	// gnet's Stop polls for the end every 500 ms; the end of Run tells sooner,
-	// so wait for that and let Stop's poll finish on its own.
-	go func() { _ = eng.Stop(context.Background()) }()
+	s.t.waiter.waitLingering(ctx)
+	go func() {
+		l.stop() // closes every connection: OnClose, then the fd
+		s.t.waiter.shutdown()
+		if s.t.workers != nil {
+			s.t.workers.close() // every queued handler call runs first
+		}
+		s.mu.Lock()
+		s.state = serverStopped
+		close(done)
+		s.mu.Unlock()
+	}()
 	return s.wait(ctx, done)
 }
 
 // drain waits, until ctx ends, for every session's queued and unsent bytes to
 // reach its peer's socket. From now on sessions accept no more sends and new
-// input is no longer decoded (see decode), so exactly what Send accepted before
-// Stop goes out. gnet's own close would cut off whatever does not fit in the
-// socket buffers.
+// input is no longer decoded (see conn.read), so exactly what Send accepted
+// before Stop goes out.
 func (s *Server) drain(ctx context.Context) {
 	s.t.reg.Range(func(x *session.Session) bool {
 		if c, ok := x.Writer().(*conn); ok {
@@ -174,7 +174,7 @@ func (s *Server) drain(ctx context.Context) {
 		s.t.reg.Range(func(x *session.Session) bool {
 			if c, ok := x.Writer().(*conn); ok && c.hasUnsent() {
 				busy = true
-				_ = c.gc.Wake(nil) // OnTraffic flushes and reads gnet's unsent count
+				_ = c.gc.Wake(nil) // OnTraffic writes what is queued
 			}
 			return true
 		})
@@ -198,8 +198,9 @@ func (s *Server) wait(ctx context.Context, done chan struct{}) error {
 	}
 }
 
-// Wait blocks until the server has stopped and returns the engine's error, if
-// any. It returns at once on a server that was never started.
+// Wait blocks until the server has stopped. It returns nil after Stop, and
+// the reason when the server stopped without being asked (its listening
+// socket failed). It returns at once on a server that was never started.
 func (s *Server) Wait() error {
 	s.mu.Lock()
 	done := s.done
@@ -276,10 +277,17 @@ func (s *Server) fanOut(payload []byte, each func(func(*session.Session) bool)) 
 	return n, nil
 }
 
-// sweepIdle closes sessions that delivered no complete message for idle. It
-// runs on its own goroutine and only uses goroutine-safe calls.
-func (s *Server) sweepIdle(idle time.Duration, stop chan struct{}) {
-	every := max(idle/4, time.Millisecond)
+// sweepLoop closes sessions that delivered no complete message for idle,
+// and sessions whose partial frame did not complete within frame (either
+// check off when 0). It runs on its own goroutine and only uses
+// goroutine-safe calls.
+func (s *Server) sweepLoop(idle, frame time.Duration, stop chan struct{}) {
+	every := time.Hour
+	for _, d := range []time.Duration{idle, frame} {
+		if d > 0 {
+			every = min(every, max(d/4, time.Millisecond))
+		}
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -287,11 +295,17 @@ func (s *Server) sweepIdle(idle time.Duration, stop chan struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
-			deadline := s.t.clock.now() - int64(idle) // the clock the loops Touch with
+			now := s.t.clock.now() // the clock the loops use
 			s.t.reg.Range(func(x *session.Session) bool {
-				if x.LastActive().UnixNano() < deadline {
+				if idle > 0 && x.LastActive().UnixNano() < now-int64(idle) {
 					x.Close(fmt.Errorf("%w: no complete message for %v", ErrIdleTimeout, idle))
 					s.t.src.Error(metrics.ErrIdleTimeout)
+					return true
+				}
+				if c, ok := x.Writer().(*conn); ok && frame > 0 {
+					if at := c.partAt.Load(); at != 0 && at < now-int64(frame) {
+						c.fail(fmt.Errorf("%w: a frame begun %v ago is not complete", ErrFrameTimeout, time.Duration(now-at).Round(time.Millisecond)), metrics.ErrFrameTimeout)
+					}
 				}
 				return true
 			})
@@ -299,57 +313,23 @@ func (s *Server) sweepIdle(idle time.Duration, stop chan struct{}) {
 	}
 }
 
-// serverEvents is the server's gnet.EventHandler.
+// serverEvents is the gnet.EventHandler of a server's loops.
 type serverEvents struct {
 	gnet.BuiltinEventEngine
-	srv    *Server
-	booted chan<- error
-}
-
-func (e *serverEvents) OnBoot(eng gnet.Engine) gnet.Action {
-	addr, err := listenAddr(eng)
-	if err != nil {
-		e.booted <- err
-		return gnet.Shutdown
-	}
-	e.srv.mu.Lock()
-	e.srv.eng, e.srv.addr = eng, addr
-	e.srv.mu.Unlock()
-	e.booted <- nil
-	return gnet.None
+	t *transport
 }
 
 func (e *serverEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if e.srv.t.open(gc) == nil {
+	ep, _ := gc.Context().(*endpoints)
+	if ep == nil || e.t.open(gc, ep) == nil {
 		return nil, gnet.Close
 	}
 	return nil, gnet.None
 }
 
-func (e *serverEvents) OnTraffic(gc gnet.Conn) gnet.Action { return e.srv.t.traffic(gc) }
+func (e *serverEvents) OnTraffic(gc gnet.Conn) gnet.Action { return e.t.traffic(gc) }
 
 func (e *serverEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
-	e.srv.t.closed(gc, err)
+	e.t.closed(gc, err)
 	return gnet.None
-}
-
-// listenAddr reads the bound address off a duplicate of the listener's fd, so
-// that port 0 reports the port the kernel chose.
-func listenAddr(eng gnet.Engine) (net.Addr, error) {
-	fd, err := eng.Dup()
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		return nil, fmt.Errorf("getsockname: %w", err)
-	}
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}, nil
-	case *unix.SockaddrInet6:
-		return &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}, nil
-	}
-	return nil, fmt.Errorf("engine: unexpected listener address %T", sa)
 }

@@ -78,8 +78,10 @@ func benchTraffic(b *testing.B, h Handler, batch []byte) {
 		b.Fatal(err)
 	}
 	tr := newTransport(o, h, metrics.KindServer, "bench")
+	tr.write = func(c *conn, p []byte) (int, error) { return c.gc.Write(p) }
 	lc := &loopConn{batch: batch}
-	if tr.open(lc) == nil {
+	tr.admit()
+	if tr.open(lc, &endpoints{local: fakeLocal, remote: fakeRemote}) == nil {
 		b.Fatal("open refused the connection")
 	}
 	b.ReportAllocs()

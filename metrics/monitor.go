@@ -25,20 +25,24 @@ type ErrorKind int
 
 // The error kinds. An ErrorKind outside this list is counted as ErrOther.
 const (
-	ErrFrameTooLarge ErrorKind = iota // a frame exceeded the codec's maximum
-	ErrBadLength                      // a length field was invalid
-	ErrIdleTimeout                    // a connection was closed for being idle
-	ErrSlowConsumer                   // a peer's outbound backlog passed the high-water mark
-	ErrWrite                          // a write to a connection failed
-	ErrConnect                        // a client failed to connect
-	ErrPanic                          // a handler panicked
-	ErrOther                          // anything else
+	ErrFrameTooLarge  ErrorKind = iota // a frame exceeded the codec's maximum
+	ErrBadLength                       // a length field was invalid
+	ErrIdleTimeout                     // a connection was closed for being idle
+	ErrSlowConsumer                    // a peer's outbound backlog passed the high-water mark
+	ErrWrite                           // a write to a connection failed
+	ErrConnect                         // a client failed to connect
+	ErrPanic                           // a handler panicked
+	ErrOther                           // anything else
+	ErrMemoryLimit                     // a session was closed at the memory budget
+	ErrFrameTimeout                    // a partial frame did not complete in time
+	ErrAcceptFailed                    // accepting or enrolling a connection failed
+	ErrRequestTimeout                  // a client's Request ended with its context
 	numErrorKinds
 )
 
 var errorKindNames = [numErrorKinds]string{
 	"frame_too_large", "bad_length", "idle_timeout", "slow_consumer",
-	"write", "connect", "panic", "other",
+	"write", "connect", "panic", "other", "memory_limit", "frame_timeout", "accept_failed", "request_timeout",
 }
 
 // String returns the snake_case name used in snapshots and Prometheus labels,

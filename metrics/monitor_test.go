@@ -42,7 +42,11 @@ func TestErrorKindString(t *testing.T) {
 		{kind: ErrConnect, want: "connect"},
 		{kind: ErrPanic, want: "panic"},
 		{kind: ErrOther, want: "other"},
-		{kind: numErrorKinds, want: "ErrorKind(8)"},
+		{kind: ErrMemoryLimit, want: "memory_limit"},
+		{kind: ErrFrameTimeout, want: "frame_timeout"},
+		{kind: ErrAcceptFailed, want: "accept_failed"},
+		{kind: ErrRequestTimeout, want: "request_timeout"},
+		{kind: numErrorKinds, want: "ErrorKind(12)"},
 		{kind: -1, want: "ErrorKind(-1)"},
 	}
 	for _, tt := range tests {
@@ -387,8 +391,8 @@ func TestConcurrentRecordingAndSnapshots(t *testing.T) {
 			ch := make(chan prometheus.Metric, 64) // more than one collection sends
 			collector.Collect(ch)
 			close(ch)
-			if n := len(ch); n != 18 {
-				t.Fatalf("Collect sent %d metrics; want 18 (uptime, 8 counters, 8 error kinds, latency)", n)
+			if n := len(ch); n != 10+int(numErrorKinds) {
+				t.Fatalf("Collect sent %d metrics; want %d (uptime, 8 counters, %d error kinds, latency)", n, 10+int(numErrorKinds), int(numErrorKinds))
 			}
 		}
 	}

@@ -15,10 +15,16 @@ func (p *Pool) Get() *bytebufferpool.ByteBuffer {
 	return p.p.Get()
 }
 
-// Put resets b and returns it to the pool. b and its B slice must not be used
-// after Put. Put(nil) does nothing.
+// MaxPooled is the largest buffer capacity a Pool keeps: Put lets larger
+// buffers go to the garbage collector, so that memory taken by an occasional
+// large message (or an attack) goes back to the runtime once it is used.
+const MaxPooled = 256 << 10
+
+// Put resets b and returns it to the pool, unless its capacity is over
+// MaxPooled. b and its B slice must not be used after Put. Put(nil) does
+// nothing.
 func (p *Pool) Put(b *bytebufferpool.ByteBuffer) {
-	if b != nil {
+	if b != nil && cap(b.B) <= MaxPooled {
 		p.p.Put(b)
 	}
 }

@@ -111,3 +111,16 @@ func BenchmarkGetPutParallel(b *testing.B) {
 		}
 	})
 }
+
+// A buffer over MaxPooled goes to the garbage collector, not back into the pool.
+func TestPutDropsLargeBuffers(t *testing.T) {
+	var p Pool
+	for try := 0; try < 100; try++ {
+		b := p.Get()
+		b.B = make([]byte, 0, MaxPooled+1)
+		p.Put(b)
+		if got := p.Get(); cap(got.B) > MaxPooled {
+			t.Fatalf("Get after Put of a %d-byte buffer returned one of capacity %d; want at most %d", MaxPooled+1, cap(got.B), MaxPooled)
+		}
+	}
+}

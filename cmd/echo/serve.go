@@ -34,7 +34,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:9000", "listen address (port 0 picks a free port)")
 	codecName := fs.String("codec", "length", "framing: length (4-byte big-endian length, then payload), line, or raw")
 	loops := fs.Int("loops", 0, "event loops (0: GOMAXPROCS)")
-	maxConns := fs.Int("max-conns", engine.DefaultMaxConns, "most concurrent sessions")
+	maxConns := fs.Int("max-conns", engine.DefaultMaxConns(), "most concurrent sessions (default: the open-file limit less a tenth)")
 	maxFrame := fs.Int("max-frame", engine.DefaultMaxFrameSize, "largest message payload in bytes")
 	idle := fs.Duration("idle-timeout", 0, "close sessions without a complete message for this long (0: off)")
 	highWater := fs.Int("write-high-water", engine.DefaultWriteHighWater, "close a session whose unsent bytes pass this")
