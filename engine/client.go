@@ -109,7 +109,7 @@ func (cl *Client) connect(ctx context.Context) error {
 	nc, err := d.DialContext(dctx, "tcp", cl.addr)
 	if err != nil {
 		cl.t.src.ConnFailed()
-		cl.t.src.Error(metrics.ErrConnect)
+		cl.t.src.Error(metrics.Connect)
 		return dialError(cl.addr, err)
 	}
 	if err := cl.loops.enroll(nc, cl); err != nil {

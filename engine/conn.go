@@ -93,7 +93,7 @@ func (c *conn) Reply(payload []byte) error {
 	c.outMsgs++
 	c.outBytes += len(payload)
 	if len(b) > c.t.o.writeHighWater {
-		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
+		c.fail(ErrSlowConsumer, metrics.SlowConsumer)
 		return ErrSlowConsumer
 	}
 	return nil
@@ -129,7 +129,7 @@ func (c *conn) queue(p []byte, frame bool) error {
 	c.mu.Unlock()
 
 	if over {
-		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
+		c.fail(ErrSlowConsumer, metrics.SlowConsumer)
 		return ErrSlowConsumer
 	}
 	if wake {
@@ -247,7 +247,7 @@ func (c *conn) flush() bool {
 		c.unsent.Store(int64(unsent))
 	}
 	if out != nil && unsent > c.t.o.writeHighWater {
-		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
+		c.fail(ErrSlowConsumer, metrics.SlowConsumer)
 	}
 	return true
 }

@@ -290,7 +290,7 @@ func (s *Server) sweepIdle(idle time.Duration, stop chan struct{}) {
 			s.t.reg.Range(func(x *session.Session) bool {
 				if x.LastActive().UnixNano() < deadline {
 					x.Close(fmt.Errorf("%w: no complete message for %v", ErrIdleTimeout, idle))
-					s.t.src.Error(metrics.ErrIdleTimeout)
+					s.t.src.Error(metrics.IdleTimeout)
 				}
 				return true
 			})

@@ -228,12 +228,12 @@ func (t *transport) decode(c *conn) (start int64, msgs int) {
 		c.s.Touch(start)
 	}
 	if ferr != nil {
-		kind := metrics.ErrOther
+		kind := metrics.Other
 		switch {
 		case errors.Is(ferr, codec.ErrFrameTooLarge):
-			kind = metrics.ErrFrameTooLarge
+			kind = metrics.FrameTooLarge
 		case errors.Is(ferr, codec.ErrBadLength):
-			kind = metrics.ErrBadLength
+			kind = metrics.BadLength
 		}
 		c.fail(ferr, kind)
 	}
@@ -311,7 +311,7 @@ func (t *transport) handlerPanicked(c *conn, r any) {
 	err := fmt.Errorf("%w: %v", ErrHandlerPanic, r)
 	t.o.logger.Error("netsys: handler panicked; closing its session",
 		"session", c.s.ID(), "remote", c.s.RemoteAddr(), "panic", r, "stack", string(debug.Stack()))
-	c.fail(err, metrics.ErrPanic)
+	c.fail(err, metrics.Panic)
 }
 
 // closed ends the session of gc: it writes what is still queued, unregisters
@@ -359,7 +359,7 @@ func (t *transport) reasonFor(err error) error {
 	}
 	var se *os.SyscallError
 	if errors.As(err, &se) && (se.Syscall == "write" || se.Syscall == "writev") {
-		t.src.Error(metrics.ErrWrite)
+		t.src.Error(metrics.Write)
 	}
 	return fmt.Errorf("%w: %w", ErrPeerClosed, err)
 }

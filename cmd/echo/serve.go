@@ -2,25 +2,20 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/metrics"
+	"github.com/netsys-go/netsys/metrics/export"
 	"github.com/netsys-go/netsys/session"
 )
 
@@ -130,28 +125,19 @@ func pickCodec(name string, maxFrame int) (codec.Codec, error) {
 	return nil, fmt.Errorf("unknown -codec %q: want length, line or raw", name)
 }
 
-// serveMonitor serves /metrics (Prometheus text), /stats (JSON snapshot) and,
-// with withPprof, /debug/pprof. A bare ":port" binds to loopback only.
+// serveMonitor serves /metrics (Prometheus text, with the process and Go
+// runtime collectors), /stats (JSON snapshot) and, with withPprof,
+// /debug/pprof, on a hardened HTTP server (see monitorConfig). A bare ":port"
+// binds to loopback only; runServe checks addr with parseMonitorAddr before it
+// starts anything.
 func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger) (stop func(), err error) {
-	host, port, err := net.SplitHostPort(addr)
+	addr, err = parseMonitorAddr(addr)
 	if err != nil {
-		return nil, fmt.Errorf("-monitor %q: %w", addr, err)
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(mon.Collector()); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(mon.Snapshot())
-	})
+	mux.Handle("/metrics", export.MetricsHandler(mon))
+	mux.Handle("/stats", export.StatsHandler(mon))
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -159,16 +145,10 @@ func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.L
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	ms, err := startMonitor(addr, mux, defaultMonitorConfig(withPprof), log)
 	if err != nil {
-		return nil, fmt.Errorf("monitor: %w", err)
+		return nil, err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("netsys: monitor", "err", err)
-		}
-	}()
-	log.Info("netsys: monitor", "addr", ln.Addr().String(), "pprof", withPprof)
-	return func() { _ = hs.Close() }, nil
+	log.Info("netsys: monitor", "addr", ms.Addr().String(), "pprof", withPprof)
+	return ms.Close, nil
 }
