@@ -95,20 +95,20 @@ type LatencyStats struct {
 }
 
 // Snapshot reads everything the monitor has recorded. Reading changes nothing
-// that a later reading reports: two Snapshots in a row give the same counts,
-// latencies and rates (give or take what was recorded in between), whoever
-// else reads the monitor meanwhile.
+// that a later reading reports: two Snapshots in a row give the same rates,
+// and the same counts and latencies give or take what was recorded in
+// between; other readers (a scrape, /stats) cannot skew them.
 //
-// Rates: the monitor keeps a reading of the counters for each tenth of the
-// window (WithWindow, 10 s by default) in which it was read, taken by the
-// first read in that tenth. The rates are the change between the reading of
-// the current tenth and the oldest one less than a window older (or, when
-// reads are further apart than the window, the newest one before it),
-// divided by the time between the two; Rates.Seconds is that time. Every read
-// within one tenth uses the same two readings, so /stats, a periodic report
-// and Prometheus scrapes see the same rates and do not disturb each other.
-// The rates cover the window up to the first read of the current tenth; the
-// counts cover everything up to now.
+// Rates: the monitor keeps readings of the counters, at most one per tenth of
+// the window (WithWindow, 10 s by default), each taken by the first read of
+// the monitor in its tenth. The rates are the change between the reading of
+// the current tenth and the newest reading at least a window older (in the
+// first window after NewMonitor or Reset, the oldest there is), divided by the
+// time between the two; Rates.Seconds is that time. Every read within one
+// tenth uses the same two readings, so /stats, a periodic report and
+// Prometheus scrapes see the same rates, and no read can bring another's span
+// below a window. The rates cover the time up to the first read of the
+// current tenth; the counts cover everything up to now.
 //
 // Latencies reach the monitor when a read drains the shards' histograms;
 // "recent" covers the latencies drained within the last window, give or take a
@@ -144,9 +144,11 @@ func (m *Monitor) Snapshot() Snapshot {
 		}
 		c1 := last.at(i)
 		m.mergeRecent(m.recent, g, now)
-		g.hsMu.Lock()
 		m.handshake.Reset()
-		m.handshake.Merge(g.handshakes)
+		g.hsMu.Lock()
+		if g.handshakes.TotalCount() > 0 {
+			m.handshake.Merge(g.handshakes)
+		}
 		g.hsMu.Unlock()
 		snap.Sources[i] = SourceStats{
 			Kind:  g.kind,
@@ -158,7 +160,9 @@ func (m *Monitor) Snapshot() Snapshot {
 		totalLast.add(c1)
 		m.totalSince.Merge(g.since)
 		m.totalRecent.Merge(m.recent)
-		m.totalHandshake.Merge(m.handshake)
+		if m.handshake.TotalCount() > 0 {
+			m.totalHandshake.Merge(m.handshake)
+		}
 	}
 	snap.Total = stats(total, rates(totalFirst, totalLast, span), m.totalSince, m.totalRecent, m.totalHandshake)
 	return snap
