@@ -88,7 +88,7 @@ func (b *budget) reclaim() {
 			h := hs[top]
 			hs[top] = hs[len(hs)-1]
 			hs = hs[:len(hs)-1]
-			h.c.fail(fmt.Errorf("%w: holding %d bytes, the largest share", ErrMemoryLimit, h.held), metrics.ErrMemoryLimit)
+			h.c.fail(fmt.Errorf("%w: holding %d bytes, the largest share", ErrMemoryLimit, h.held), metrics.MemoryLimit)
 			over -= h.held
 		}
 	}()

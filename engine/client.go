@@ -129,7 +129,7 @@ func (cl *Client) connect(ctx context.Context) error {
 	nc, err := d.DialContext(dctx, cl.network, cl.addr)
 	if err != nil {
 		cl.t.src.ConnFailed()
-		cl.t.src.Error(metrics.ErrConnect)
+		cl.t.src.Error(metrics.Connect)
 		return dialError(cl.addr, err)
 	}
 	cl.t.active.Add(1) // given back when the session closes, or by open if it never opens
@@ -292,7 +292,7 @@ func (cl *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 		return rep.msg, rep.err
 	default:
 		r.abandoned = true // stays in the FIFO: the loop drops its reply
-		cl.t.src.Error(metrics.ErrRequestTimeout)
+		cl.t.src.Error(metrics.RequestTimeout)
 		return nil, ctx.Err()
 	}
 }

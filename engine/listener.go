@@ -127,7 +127,7 @@ func (a *acceptor) run() error {
 			if errors.Is(err, net.ErrClosed) {
 				return fmt.Errorf("engine: listener closed: %w", err)
 			}
-			t.src.Error(metrics.ErrAcceptFailed)
+			t.src.Error(metrics.AcceptFailed)
 			if exhausted(err) {
 				a.shed()
 			}
@@ -150,7 +150,7 @@ func (a *acceptor) run() error {
 		}
 		if err := a.srv.loops.enroll(nc, &endpoints{local: nc.LocalAddr(), remote: nc.RemoteAddr()}); err != nil {
 			t.active.Add(-1)
-			t.src.Error(metrics.ErrAcceptFailed)
+			t.src.Error(metrics.AcceptFailed)
 			t.logs.log("accept_failed", slog.LevelWarn, "netsys: cannot hand a connection to a loop", "err", err)
 		}
 	}

@@ -86,14 +86,14 @@ func (c *conn) read() (start int64, msgs int) {
 
 // decodeFailed closes the session for an error found in its input.
 func (c *conn) decodeFailed(err error) {
-	kind := metrics.ErrOther
+	kind := metrics.Other
 	switch {
 	case errors.Is(err, ErrMemoryLimit):
-		kind = metrics.ErrMemoryLimit
+		kind = metrics.MemoryLimit
 	case errors.Is(err, codec.ErrFrameTooLarge):
-		kind = metrics.ErrFrameTooLarge
+		kind = metrics.FrameTooLarge
 	case errors.Is(err, codec.ErrBadLength):
-		kind = metrics.ErrBadLength
+		kind = metrics.BadLength
 	}
 	c.fail(err, kind)
 }

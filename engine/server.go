@@ -299,12 +299,12 @@ func (s *Server) sweepLoop(idle, frame time.Duration, stop chan struct{}) {
 			s.t.reg.Range(func(x *session.Session) bool {
 				if idle > 0 && x.LastActive().UnixNano() < now-int64(idle) {
 					x.Close(fmt.Errorf("%w: no complete message for %v", ErrIdleTimeout, idle))
-					s.t.src.Error(metrics.ErrIdleTimeout)
+					s.t.src.Error(metrics.IdleTimeout)
 					return true
 				}
 				if c, ok := x.Writer().(*conn); ok && frame > 0 {
 					if at := c.partAt.Load(); at != 0 && at < now-int64(frame) {
-						c.fail(fmt.Errorf("%w: a frame begun %v ago is not complete", ErrFrameTimeout, time.Duration(now-at).Round(time.Millisecond)), metrics.ErrFrameTimeout)
+						c.fail(fmt.Errorf("%w: a frame begun %v ago is not complete", ErrFrameTimeout, time.Duration(now-at).Round(time.Millisecond)), metrics.FrameTimeout)
 					}
 				}
 				return true

@@ -225,7 +225,7 @@ func (t *transport) handlerPanicked(c *conn, r any) {
 	err := fmt.Errorf("%w: %v", ErrHandlerPanic, r)
 	t.o.logger.Error("netsys: handler panicked; closing its session",
 		"session", c.s.ID(), "remote", c.s.RemoteAddr(), "panic", r, "stack", string(debug.Stack()))
-	c.fail(err, metrics.ErrPanic)
+	c.fail(err, metrics.Panic)
 }
 
 // closed ends the session of gc. It runs on the loop, inside OnClose, before

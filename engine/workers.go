@@ -193,5 +193,5 @@ func (p *workerPool) close() {
 // overflow closes c because its worker queue is full or because its peer kept
 // sending while it was paused.
 func (c *conn) overflow(detail string) {
-	c.fail(fmt.Errorf("%w: %s", ErrQueueOverflow, detail), metrics.ErrOther)
+	c.fail(fmt.Errorf("%w: %s", ErrQueueOverflow, detail), metrics.Other)
 }

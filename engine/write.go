@@ -80,7 +80,7 @@ func (c *conn) queue(p []byte, frame bool) error {
 	c.mu.Unlock()
 
 	if over {
-		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
+		c.fail(ErrSlowConsumer, metrics.SlowConsumer)
 		return ErrSlowConsumer
 	}
 	if wake {
@@ -213,7 +213,7 @@ func writeSome(fd int, p []byte) (int, error) {
 // broken records a failed write as the reason to close and counts it.
 func (c *conn) broken(err error) bool {
 	c.setReason(writeFailed(err))
-	c.t.src.Error(metrics.ErrWrite)
+	c.t.src.Error(metrics.Write)
 	return false
 }
 
@@ -232,7 +232,7 @@ func (c *conn) settle() {
 	if d := left - c.held; d != 0 {
 		c.held = left
 		if !c.t.mem.add(d, left) {
-			c.fail(fmt.Errorf("%w: %d bytes unsent to this peer", ErrMemoryLimit, left), metrics.ErrMemoryLimit)
+			c.fail(fmt.Errorf("%w: %d bytes unsent to this peer", ErrMemoryLimit, left), metrics.MemoryLimit)
 			return
 		}
 	}
@@ -240,7 +240,7 @@ func (c *conn) settle() {
 		return
 	}
 	if left > int64(c.t.o.writeHighWater) {
-		c.fail(ErrSlowConsumer, metrics.ErrSlowConsumer)
+		c.fail(ErrSlowConsumer, metrics.SlowConsumer)
 		return
 	}
 	c.t.waiter.await(c)

@@ -20,29 +20,34 @@ const (
 	KindClient Kind = "client"
 )
 
-// ErrorKind classifies the errors a Source counts.
+// ErrorKind classifies the errors and forced closes a Source counts. Each kind
+// is a counter of its own, exported under its String name.
 type ErrorKind int
 
-// The error kinds. An ErrorKind outside this list is counted as ErrOther.
+// The error kinds. An ErrorKind outside this list is counted as Other.
 const (
-	ErrFrameTooLarge  ErrorKind = iota // a frame exceeded the codec's maximum
-	ErrBadLength                       // a length field was invalid
-	ErrIdleTimeout                     // a connection was closed for being idle
-	ErrSlowConsumer                    // a peer's outbound backlog passed the high-water mark
-	ErrWrite                           // a write to a connection failed
-	ErrConnect                         // a client failed to connect
-	ErrPanic                           // a handler panicked
-	ErrOther                           // anything else
-	ErrMemoryLimit                     // a session was closed at the memory budget
-	ErrFrameTimeout                    // a partial frame did not complete in time
-	ErrAcceptFailed                    // accepting or enrolling a connection failed
-	ErrRequestTimeout                  // a client's Request ended with its context
+	FrameTooLarge  ErrorKind = iota // a frame exceeded the codec's maximum
+	BadLength                       // a length field was invalid
+	FrameTimeout                    // a partial frame did not complete within the frame timeout
+	IdleTimeout                     // a connection was closed for being idle
+	SlowConsumer                    // a peer's outbound backlog passed the high-water mark
+	MemoryLimit                     // a session was closed to keep the server within its memory budget
+	Write                           // a write to a connection failed
+	Connect                         // a client failed to connect
+	AcceptFailed                    // the server failed to accept a connection (for example, out of file descriptors)
+	Handshake                       // a connection's handshake failed or timed out
+	TLS                             // a TLS error after the handshake (a bad record, an alert)
+	Protocol                        // a peer broke the wire protocol above the framing
+	RequestTimeout                  // a client request got no reply before its deadline
+	Panic                           // a handler panicked
+	Other                           // anything else
 	numErrorKinds
 )
 
 var errorKindNames = [numErrorKinds]string{
-	"frame_too_large", "bad_length", "idle_timeout", "slow_consumer",
-	"write", "connect", "panic", "other", "memory_limit", "frame_timeout", "accept_failed", "request_timeout",
+	"frame_too_large", "bad_length", "frame_timeout", "idle_timeout",
+	"slow_consumer", "memory_limit", "write", "connect", "accept_failed",
+	"handshake", "tls", "protocol", "request_timeout", "panic", "other",
 }
 
 // String returns the snake_case name used in snapshots and Prometheus labels,
@@ -52,6 +57,15 @@ func (k ErrorKind) String() string {
 		return "ErrorKind(" + strconv.Itoa(int(k)) + ")"
 	}
 	return errorKindNames[k]
+}
+
+// ErrorKinds returns every defined ErrorKind, in order.
+func ErrorKinds() []ErrorKind {
+	ks := make([]ErrorKind, numErrorKinds)
+	for i := range ks {
+		ks[i] = ErrorKind(i)
+	}
+	return ks
 }
 
 // Latencies are recorded in microseconds, clamped to [minLatencyUs, maxLatencyUs],
@@ -81,9 +95,9 @@ type config struct {
 // Option configures a Monitor.
 type Option func(*config)
 
-// WithWindow sets the span of the "recent" latency figures. The default, and
-// the value used when d <= 0, is 10 seconds. The window is divided into ten
-// slots; see Snapshot for what "recent" covers exactly.
+// WithWindow sets the span of the "recent" latency figures and of the rates.
+// The default, and the value used when d <= 0, is 10 seconds. The window is
+// divided into ten slots; see Snapshot for what the window covers exactly.
 func WithWindow(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -100,15 +114,39 @@ type Monitor struct {
 	now       func() time.Time
 	start     time.Time
 
-	// mu serialises Source registration, Snapshot and Prometheus collection:
-	// it guards the fields below and the drain side of every Source and Shard.
-	mu       sync.Mutex
-	groups   []*group  // one per kind and name, in registration order
-	prevTime time.Time // time of the previous Snapshot; rates are computed from it
+	// mu serialises Source registration, Snapshot and Reset: it guards the
+	// fields below and the drain side of every Source and Shard.
+	mu     sync.Mutex
+	groups []*group  // one per kind and name, in registration order
+	since  time.Time // NewMonitor or the last Reset
+	// samples are readings of every group's counters, at most one per window
+	// slot, taken by the first read in the slot, oldest first (see sample).
+	// The rates are the difference between two of them (see rateSpan).
+	samples []rateSample
 	// Scratch histograms for merging; their content is only meaningful during
 	// one call.
-	recent, totalSince, totalRecent *hdrhistogram.Histogram
+	recent, totalSince, totalRecent, handshake, totalHandshake *hdrhistogram.Histogram
 }
+
+// rateSample is a reading of every group's counters, taken by the first read of
+// the monitor in a window slot.
+type rateSample struct {
+	epoch int64     // slot number
+	t     time.Time // when it was taken
+	c     []counters
+}
+
+// at returns the sample's counters of group i; a group registered after the
+// sample was taken had none.
+func (r *rateSample) at(i int) counters {
+	if i < len(r.c) {
+		return r.c[i]
+	}
+	return counters{}
+}
+
+// noEpoch marks a window slot that holds nothing.
+const noEpoch = math.MinInt64
 
 // NewMonitor returns an empty Monitor. Its uptime starts now.
 func NewMonitor(opts ...Option) *Monitor {
@@ -117,15 +155,18 @@ func NewMonitor(opts ...Option) *Monitor {
 		o(&c)
 	}
 	start := c.now()
-	return &Monitor{
-		slotWidth:   max(c.window/windowSlots, 1),
-		now:         c.now,
-		start:       start,
-		prevTime:    start,
-		recent:      newHistogram(),
-		totalSince:  newHistogram(),
-		totalRecent: newHistogram(),
+	m := &Monitor{
+		slotWidth:      max(c.window/windowSlots, 1),
+		now:            c.now,
+		start:          start,
+		recent:         newHistogram(),
+		totalSince:     newHistogram(),
+		totalRecent:    newHistogram(),
+		handshake:      newHistogram(),
+		totalHandshake: newHistogram(),
 	}
+	m.clearSamples(start)
+	return m
 }
 
 // Source registers one server or client under the given kind and name and
@@ -148,9 +189,9 @@ func (m *Monitor) Source(kind Kind, name string, shards int) *Source {
 		}
 	}
 	if g == nil {
-		g = &group{kind: kind, name: name, since: newHistogram()}
+		g = &group{kind: kind, name: name, since: newHistogram(), handshakes: newHistogram()}
 		for i := range g.window {
-			g.window[i] = windowSlot{epoch: math.MinInt64, h: hdrhistogram.NewPacked(minLatencyUs, maxLatencyUs, latencyDigits)}
+			g.window[i] = windowSlot{epoch: noEpoch, h: hdrhistogram.NewPacked(minLatencyUs, maxLatencyUs, latencyDigits)}
 		}
 		m.groups = append(m.groups, g)
 	}
@@ -179,12 +220,15 @@ type group struct {
 	active                   atomic.Int64
 	errors                   [numErrorKinds]atomic.Uint64
 
+	// hsMu guards handshakes, the durations Source.Handshake records. It is a
+	// lock of its own so that a handshake never waits for a Snapshot.
+	hsMu       sync.Mutex
+	handshakes *hdrhistogram.Histogram
+
 	// Guarded by Monitor.mu.
 	shards []*Shard                // of all the group's Sources
-	since  *hdrhistogram.Histogram // every latency drained so far
-	sumUs  float64                 // sum of the drained latencies (bucket midpoints), µs
+	since  *hdrhistogram.Histogram // every latency drained since NewMonitor or Reset
 	window [windowSlots]windowSlot // recent latencies, one slot per slotWidth
-	prev   counters                // counters at the previous Snapshot
 }
 
 // windowSlot holds the latencies drained during one slotWidth of time.
@@ -214,12 +258,30 @@ func (s *Source) ConnRejected() { s.g.rejected.Add(1) }
 func (s *Source) ConnFailed() { s.g.failed.Add(1) }
 
 // Error counts one error of kind k; kinds outside the defined list count as
-// ErrOther. Safe from any goroutine.
+// Other. Safe from any goroutine.
 func (s *Source) Error(k ErrorKind) {
 	if k < 0 || k >= numErrorKinds {
-		k = ErrOther
+		k = Other
 	}
 	s.g.errors[k].Add(1)
+}
+
+// Handshake records how long one connection's handshake (a TLS handshake)
+// took, rounded and clamped like Shard.Latency. Safe from any goroutine; it
+// takes a lock of the Source's own, held for one histogram update, and does
+// not allocate. Handshake figures appear in snapshots and Prometheus only
+// once one has been recorded.
+func (s *Source) Handshake(d time.Duration) {
+	us := clampUs(d)
+	s.g.hsMu.Lock()
+	// The value is clamped into range, so this cannot fail.
+	_ = s.g.handshakes.RecordValue(us)
+	s.g.hsMu.Unlock()
+}
+
+// clampUs returns d in whole microseconds, clamped to the histograms' range.
+func clampUs(d time.Duration) int64 {
+	return min(max(int64(d/time.Microsecond), minLatencyUs), maxLatencyUs)
 }
 
 // cacheLine is the padding unit that keeps two Shards, written by two event
@@ -258,25 +320,15 @@ func newShard() *Shard {
 	return sh
 }
 
-// MessageIn counts one received message of the given size in bytes.
-func (sh *Shard) MessageIn(bytes int) {
-	sh.msgsIn.Add(1)
-	sh.bytesIn.Add(uint64(max(bytes, 0)))
-}
-
-// MessageOut counts one sent message of the given size in bytes.
-func (sh *Shard) MessageOut(bytes int) {
-	sh.msgsOut.Add(1)
-	sh.bytesOut.Add(uint64(max(bytes, 0)))
-}
-
-// MessagesIn counts msgs received messages totalling bytes, decoded as one batch.
+// MessagesIn counts msgs received messages totalling bytes, decoded as one
+// batch. Negative values count nothing.
 func (sh *Shard) MessagesIn(msgs, bytes int) {
 	sh.msgsIn.Add(uint64(max(msgs, 0)))
 	sh.bytesIn.Add(uint64(max(bytes, 0)))
 }
 
 // MessagesOut counts msgs sent messages totalling bytes, written as one batch.
+// Negative values count nothing.
 func (sh *Shard) MessagesOut(msgs, bytes int) {
 	sh.msgsOut.Add(uint64(max(msgs, 0)))
 	sh.bytesOut.Add(uint64(max(bytes, 0)))
@@ -290,7 +342,7 @@ func (sh *Shard) Latency(d time.Duration, count int) {
 	if count <= 0 {
 		return
 	}
-	us := min(max(int64(d/time.Microsecond), minLatencyUs), maxLatencyUs)
+	us := clampUs(d)
 	sh.seq.Add(1) // busy
 	// The value is clamped into range and count is positive, so this cannot fail.
 	_ = sh.active.Load().RecordValues(us, int64(count))
@@ -345,11 +397,9 @@ func (sh *Shard) drain(g *group, slot *hdrhistogram.PackedHistogram) {
 // absorb merges h into the since-start histogram and the window slot, then
 // resets h. Called with Monitor.mu held.
 func (g *group) absorb(h *hdrhistogram.Histogram, slot *hdrhistogram.PackedHistogram) {
-	n := h.TotalCount()
-	if n == 0 {
+	if h.TotalCount() == 0 {
 		return
 	}
-	g.sumUs += h.Mean() * float64(n)
 	g.since.Merge(h)
 	slot.MergeFrom(h)
 	h.Reset()
@@ -363,7 +413,7 @@ func (m *Monitor) epoch(t time.Time) int64 { return int64(t.Sub(m.start) / m.slo
 func (m *Monitor) drainAll(now time.Time) {
 	e := m.epoch(now)
 	for _, g := range m.groups {
-		slot := &g.window[e%windowSlots]
+		slot := &g.window[mod(e, windowSlots)]
 		if slot.epoch != e {
 			slot.h.Reset()
 			slot.epoch = e
@@ -372,6 +422,16 @@ func (m *Monitor) drainAll(now time.Time) {
 			sh.drain(g, slot.h)
 		}
 	}
+}
+
+// mod returns e modulo n in [0, n), also for a negative e (a clock that went
+// back before the monitor's start).
+func mod(e int64, n int) int {
+	r := int(e % int64(n))
+	if r < 0 {
+		r += n
+	}
+	return r
 }
 
 // mergeRecent resets dst and merges into it the window slots of g that are
@@ -384,6 +444,104 @@ func (m *Monitor) mergeRecent(dst *hdrhistogram.Histogram, g *group, now time.Ti
 			w.h.MergeInto(dst)
 		}
 	}
+}
+
+// sample returns the rate sample of now's window slot, reading every group's
+// counters into a new one if this is the first read in that slot. Called with
+// m.mu held.
+//
+// The samples are kept oldest first. A new one drops the oldest as long as the
+// next oldest is at least a window older than the new one, so samples[0] is
+// then the newest sample at least a window old (or, in the first window after
+// NewMonitor or Reset, the oldest there is), and every other sample lies within
+// the last window: at most one per slot, windowSlots+2 in all.
+func (m *Monitor) sample(now time.Time) *rateSample {
+	e := m.epoch(now)
+	if n := len(m.samples); n > 0 && m.samples[n-1].epoch == e {
+		return &m.samples[n-1]
+	}
+	cutoff := now.Add(-m.slotWidth * windowSlots)
+	for len(m.samples) > 1 && !m.samples[1].t.After(cutoff) {
+		// Drop the oldest, keeping its counter slice beyond len for reuse.
+		n := len(m.samples)
+		oldest := m.samples[0]
+		copy(m.samples, m.samples[1:])
+		m.samples[n-1] = oldest
+		m.samples = m.samples[:n-1]
+	}
+	if len(m.samples) < cap(m.samples) {
+		m.samples = m.samples[:len(m.samples)+1]
+	} else {
+		m.samples = append(m.samples, rateSample{})
+	}
+	r := &m.samples[len(m.samples)-1]
+	c := r.c[:0] // a dropped sample's slice, if there is one
+	for _, g := range m.groups {
+		c = append(c, g.read())
+	}
+	*r = rateSample{epoch: e, t: now, c: c}
+	return r
+}
+
+// rateSpan returns the two samples the rates are taken between: last, the
+// sample of now's slot, and first, the newest sample at least a window older
+// than last (in the first window after NewMonitor or Reset, the oldest). first
+// is nil when last is the only sample. Called with m.mu held.
+//
+// Every read within one slot, whoever makes it, gets the same two samples and
+// so the same rates, and no read can bring another's span below a window.
+func (m *Monitor) rateSpan(now time.Time) (first, last *rateSample) {
+	last = m.sample(now)
+	if len(m.samples) > 1 {
+		first = &m.samples[0]
+	}
+	return first, last
+}
+
+// clearSamples drops every rate sample and takes a new one at now, with the
+// counters as they are. Called with m.mu held (or before m is shared).
+func (m *Monitor) clearSamples(now time.Time) {
+	m.samples = m.samples[:0]
+	m.since = now
+	m.sample(now)
+}
+
+// Reset zeroes every counter and histogram of every source, as if the monitor
+// had just been created with its sources registered, and restarts the rates.
+// Active connections are a gauge, not a counter, and keep their value; the
+// uptime keeps counting from NewMonitor, and Snapshot.Since says when the
+// counters restarted. A message or latency being recorded at the moment of the
+// Reset may count on either side of it.
+//
+// Prometheus reads the drop to zero of its counters as a counter reset.
+func (m *Monitor) Reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	m.drainAll(now) // so that what the shards hold now is cleared below
+	for _, g := range m.groups {
+		g.opened.Store(0)
+		g.rejected.Store(0)
+		g.failed.Store(0)
+		for k := range g.errors {
+			g.errors[k].Store(0)
+		}
+		for _, sh := range g.shards {
+			sh.msgsIn.Store(0)
+			sh.msgsOut.Store(0)
+			sh.bytesIn.Store(0)
+			sh.bytesOut.Store(0)
+		}
+		g.since.Reset()
+		for i := range g.window {
+			g.window[i].epoch = noEpoch
+			g.window[i].h.Reset()
+		}
+		g.hsMu.Lock()
+		g.handshakes.Reset()
+		g.hsMu.Unlock()
+	}
+	m.clearSamples(now)
 }
 
 // counters is a reading of a group's counters.

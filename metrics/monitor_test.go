@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // withClock makes the monitor read time from now instead of time.Now.
@@ -34,25 +32,32 @@ func TestErrorKindString(t *testing.T) {
 		kind ErrorKind
 		want string
 	}{
-		{kind: ErrFrameTooLarge, want: "frame_too_large"},
-		{kind: ErrBadLength, want: "bad_length"},
-		{kind: ErrIdleTimeout, want: "idle_timeout"},
-		{kind: ErrSlowConsumer, want: "slow_consumer"},
-		{kind: ErrWrite, want: "write"},
-		{kind: ErrConnect, want: "connect"},
-		{kind: ErrPanic, want: "panic"},
-		{kind: ErrOther, want: "other"},
-		{kind: ErrMemoryLimit, want: "memory_limit"},
-		{kind: ErrFrameTimeout, want: "frame_timeout"},
-		{kind: ErrAcceptFailed, want: "accept_failed"},
-		{kind: ErrRequestTimeout, want: "request_timeout"},
-		{kind: numErrorKinds, want: "ErrorKind(12)"},
+		{kind: FrameTooLarge, want: "frame_too_large"},
+		{kind: BadLength, want: "bad_length"},
+		{kind: FrameTimeout, want: "frame_timeout"},
+		{kind: IdleTimeout, want: "idle_timeout"},
+		{kind: SlowConsumer, want: "slow_consumer"},
+		{kind: MemoryLimit, want: "memory_limit"},
+		{kind: Write, want: "write"},
+		{kind: Connect, want: "connect"},
+		{kind: AcceptFailed, want: "accept_failed"},
+		{kind: Handshake, want: "handshake"},
+		{kind: TLS, want: "tls"},
+		{kind: Protocol, want: "protocol"},
+		{kind: RequestTimeout, want: "request_timeout"},
+		{kind: Panic, want: "panic"},
+		{kind: Other, want: "other"},
+		{kind: numErrorKinds, want: "ErrorKind(15)"},
 		{kind: -1, want: "ErrorKind(-1)"},
 	}
 	for _, tt := range tests {
 		if got := tt.kind.String(); got != tt.want {
 			t.Errorf("ErrorKind(%d).String() = %q; want %q", int(tt.kind), got, tt.want)
 		}
+	}
+	kinds := ErrorKinds()
+	if len(kinds) != int(numErrorKinds) || kinds[0] != FrameTooLarge || kinds[len(kinds)-1] != Other {
+		t.Errorf("ErrorKinds() = %v; want all %d kinds, FrameTooLarge to Other", kinds, numErrorKinds)
 	}
 }
 
@@ -64,11 +69,11 @@ func TestCountersExact(t *testing.T) {
 	const n = 1000
 	for i := range n {
 		sh := srv.Shard(i % 2)
-		sh.MessageIn(10)
-		sh.MessageOut(20)
+		sh.MessagesIn(1, 10)
+		sh.MessagesOut(1, 20)
 	}
-	cl.Shard(0).MessageOut(7)
-	cl.Shard(0).MessageOut(-3) // a negative size counts the message, not the bytes
+	cl.Shard(0).MessagesOut(1, 7)
+	cl.Shard(0).MessagesOut(1, -3) // a negative size counts the message, not the bytes
 	cl.Shard(0).MessagesOut(3, 30)
 	cl.Shard(0).MessagesOut(-1, -1) // counts nothing
 	cl.Shard(0).MessagesIn(4, 40)
@@ -83,11 +88,12 @@ func TestCountersExact(t *testing.T) {
 	}
 	cl.ConnFailed()
 	cl.ConnOpened()
-	srv.Error(ErrFrameTooLarge)
-	srv.Error(ErrWrite)
-	srv.Error(ErrWrite)
+	srv.Error(FrameTooLarge)
+	srv.Error(Write)
+	srv.Error(Write)
 	cl.Error(ErrorKind(42)) // out of range: counted as other
-	cl.Error(ErrConnect)
+	cl.Error(Connect)
+	cl.Error(RequestTimeout)
 
 	s := m.Snapshot()
 	if len(s.Sources) != 2 {
@@ -111,6 +117,7 @@ func TestCountersExact(t *testing.T) {
 		{name: "client bytes", got: s.Sources[1].Bytes, want: InOut{In: 40, Out: 37}},
 		{name: "client other", got: s.Sources[1].Errors["other"], want: uint64(1)},
 		{name: "client connect", got: s.Sources[1].Errors["connect"], want: uint64(1)},
+		{name: "client request_timeout", got: s.Sources[1].Errors["request_timeout"], want: uint64(1)},
 		{name: "total connections", got: s.Total.Connections, want: Connections{Total: 6, Active: 4, Rejected: 3, Failed: 1}},
 		{name: "total messages", got: s.Total.Messages, want: InOut{In: n + 4, Out: n + 5}},
 		{name: "total bytes", got: s.Total.Bytes, want: InOut{In: 10*n + 40, Out: 20*n + 37}},
@@ -136,11 +143,11 @@ func TestSourceRegisteredTwice(t *testing.T) {
 	a.ConnOpened()
 	b.ConnOpened()
 	b.ConnRejected()
-	a.Shard(1).MessageIn(10)
-	b.Shard(0).MessageIn(5)
+	a.Shard(1).MessagesIn(1, 10)
+	b.Shard(0).MessagesIn(1, 5)
 	a.Shard(0).Latency(time.Millisecond, 2)
 	b.Shard(0).Latency(3*time.Millisecond, 1)
-	c.Shard(0).MessageIn(1)
+	c.Shard(0).MessagesIn(1, 1)
 
 	s := m.Snapshot()
 	if len(s.Sources) != 2 {
@@ -172,6 +179,7 @@ func TestPercentiles(t *testing.T) {
 		name      string
 		got, want float64
 	}{
+		{name: "min", got: l.Min, want: 1},
 		{name: "p50", got: l.P50, want: 5000},
 		{name: "p90", got: l.P90, want: 9000},
 		{name: "p95", got: l.P95, want: 9500},
@@ -244,39 +252,201 @@ func TestTotalsMergeSources(t *testing.T) {
 
 func TestRates(t *testing.T) {
 	clk := newFakeClock()
-	m := NewMonitor(withClock(clk.now))
-	sh := m.Source(KindServer, "echo", 1).Shard(0)
+	m := NewMonitor(withClock(clk.now)) // window 10 s: a rate sample per second
+	src := m.Source(KindServer, "echo", 1)
+	sh := src.Shard(0)
 
 	steps := []struct {
-		advance      time.Duration
-		in, out      int // messages recorded before the snapshot, 100 bytes each
-		wantInterval float64
-		wantMsgsIn   float64
-		wantBytesOut float64
+		name     string
+		advance  time.Duration // before recording
+		in, out  int           // messages recorded, 100 bytes each
+		conns    int
+		read     bool // take a Snapshot after recording
+		wantSpan float64
+		wantIn   float64 // messages in per second
+		wantOut  float64 // bytes out per second
+		wantConn float64
 	}{
-		{advance: 2 * time.Second, in: 100, out: 50, wantInterval: 2, wantMsgsIn: 50, wantBytesOut: 2500},
-		{advance: 500 * time.Millisecond, in: 30, out: 0, wantInterval: 0.5, wantMsgsIn: 60, wantBytesOut: 0},
-		{advance: 10 * time.Second, in: 0, out: 10, wantInterval: 10, wantMsgsIn: 0, wantBytesOut: 100},
+		// In the first second there is only the sample NewMonitor took.
+		{name: "t=0.5", advance: 500 * time.Millisecond, in: 100, read: true},
+		// t=2: the sample of second 2 against NewMonitor's, 2 s before.
+		{name: "t=2", advance: 1500 * time.Millisecond, in: 100, out: 50, conns: 4, read: true,
+			wantSpan: 2, wantIn: 100, wantOut: 2500, wantConn: 2},
+		// Later in second 2: the same two samples, whatever was recorded since.
+		{name: "t=2.9", advance: 900 * time.Millisecond, in: 1000, read: true,
+			wantSpan: 2, wantIn: 100, wantOut: 2500, wantConn: 2},
+		// t=5: the 1000 recorded at 2.9 count now, over 5 s.
+		{name: "t=5", advance: 2100 * time.Millisecond, read: true,
+			wantSpan: 5, wantIn: 1200.0 / 5, wantOut: 1000, wantConn: 0.8},
+		// t=12: the newest sample at least a window old is second 2's.
+		{name: "t=12", advance: 7 * time.Second, out: 100, read: true,
+			wantSpan: 10, wantIn: 100, wantOut: 1000, wantConn: 0},
+		// t=40: the newest sample at least a window old is second 12's.
+		{name: "t=40", advance: 28 * time.Second, in: 280, read: true,
+			wantSpan: 28, wantIn: 10, wantOut: 0, wantConn: 0},
 	}
-	for i, st := range steps {
-		for range st.in {
-			sh.MessageIn(100)
-		}
-		for range st.out {
-			sh.MessageOut(100)
-		}
+	for _, st := range steps {
 		clk.advance(st.advance)
-		s := m.Snapshot()
-		if s.IntervalSeconds != st.wantInterval || s.Total.Rates.MessagesIn != st.wantMsgsIn || s.Total.Rates.BytesOut != st.wantBytesOut {
-			t.Errorf("step %d: interval %v, messages in/s %v, bytes out/s %v; want %v, %v, %v", i,
-				s.IntervalSeconds, s.Total.Rates.MessagesIn, s.Total.Rates.BytesOut, st.wantInterval, st.wantMsgsIn, st.wantBytesOut)
+		sh.MessagesIn(st.in, 100*st.in)
+		sh.MessagesOut(st.out, 100*st.out)
+		for range st.conns {
+			src.ConnOpened()
 		}
-		if s.Sources[0].Rates != s.Total.Rates {
-			t.Errorf("step %d: source rates %+v; want the total's %+v", i, s.Sources[0].Rates, s.Total.Rates)
+		s := m.Snapshot()
+		r := s.Total.Rates
+		if !near(r.Seconds, st.wantSpan) || !near(r.MessagesIn, st.wantIn) || !near(r.BytesOut, st.wantOut) || !near(r.ConnectionsOpened, st.wantConn) {
+			t.Errorf("%s: rates over %v s: messages in/s %v, bytes out/s %v, conns/s %v; want %v s: %v, %v, %v", st.name,
+				r.Seconds, r.MessagesIn, r.BytesOut, r.ConnectionsOpened, st.wantSpan, st.wantIn, st.wantOut, st.wantConn)
+		}
+		if s.Sources[0].Rates != r {
+			t.Errorf("%s: source rates %+v; want the total's %+v", st.name, s.Sources[0].Rates, r)
 		}
 	}
-	if s := m.Snapshot(); s.UptimeSeconds != 12.5 {
-		t.Errorf("UptimeSeconds = %v; want 12.5", s.UptimeSeconds)
+	if s := m.Snapshot(); s.UptimeSeconds != 40 {
+		t.Errorf("UptimeSeconds = %v; want 40", s.UptimeSeconds)
+	}
+}
+
+// TestReadsDoNotSkewRates reads the monitor the way a periodic report would,
+// with and without other readers (/stats, scrapes) in between, and checks that
+// the others never shorten its span below a window nor change its rates: a
+// steady stream reads as the same rate whoever else reads.
+func TestReadsDoNotSkewRates(t *testing.T) {
+	for _, others := range []bool{false, true} {
+		clk := newFakeClock()
+		m := NewMonitor(withClock(clk.now))
+		sh := m.Source(KindServer, "echo", 1).Shard(0)
+		for i := 1; i <= 60; i++ { // 10 messages every 0.3 s for 18 s
+			sh.MessagesIn(10, 10)
+			clk.advance(300 * time.Millisecond)
+			if others {
+				m.Snapshot()
+				_ = m.Report()
+			}
+			if i%5 != 0 { // this reader reads every 1.5 s
+				continue
+			}
+			a, b := m.Snapshot().Total.Rates, m.Snapshot().Total.Rates
+			if a != b {
+				t.Errorf("others %v, t=%.1fs: two Snapshots in a row: %+v, then %+v; want the same", others, 0.3*float64(i), a, b)
+			}
+			if !near(a.MessagesIn, 10/0.3) {
+				t.Errorf("others %v, t=%.1fs: %v messages/s over %v s; want %.2f", others, 0.3*float64(i), a.MessagesIn, a.Seconds, 10/0.3)
+			}
+			if up := 0.3 * float64(i); up >= 11 && (a.Seconds < 10 || a.Seconds > 11.5) {
+				t.Errorf("others %v, t=%.1fs: rates over %v s; want 10 to 11.5 (a window, plus at most this reader's period)", others, up, a.Seconds)
+			}
+		}
+	}
+}
+
+func TestMinLatency(t *testing.T) {
+	m := NewMonitor()
+	sh := m.Source(KindServer, "echo", 1).Shard(0)
+	sh.Latency(1500*time.Microsecond, 3)
+	sh.Latency(20*time.Millisecond, 1)
+	sh.Latency(730*time.Microsecond, 2)
+	l := m.Snapshot().Total.Latency
+	if !near(l.SinceStart.Min, 730) || !near(l.Recent.Min, 730) || !near(l.SinceStart.Max, 20000) {
+		t.Errorf("min since start %v, recent %v, max %v µs; want 730, 730, 20000", l.SinceStart.Min, l.Recent.Min, l.SinceStart.Max)
+	}
+}
+
+func TestHandshakes(t *testing.T) {
+	m := NewMonitor()
+	a := m.Source(KindServer, "tls", 1)
+	b := m.Source(KindClient, "tls", 1)
+	plain := m.Source(KindServer, "plain", 1)
+	plain.ConnOpened()
+	if s := m.Snapshot(); s.Total.Handshake != nil || s.Sources[0].Handshake != nil {
+		t.Fatalf("before any handshake: total %+v, source %+v; want nil", s.Total.Handshake, s.Sources[0].Handshake)
+	}
+	for i := 1; i <= 100; i++ {
+		a.Handshake(time.Duration(i) * time.Millisecond)
+	}
+	b.Handshake(300 * time.Millisecond)
+	b.Handshake(-time.Second) // clamped to 1 µs
+	s := m.Snapshot()
+	tests := []struct {
+		name      string
+		got       *LatencyStats
+		wantCount uint64
+		wantMin   float64
+		wantMax   float64
+	}{
+		{name: "server/tls", got: s.Sources[0].Handshake, wantCount: 100, wantMin: 1000, wantMax: 100000},
+		{name: "client/tls", got: s.Sources[1].Handshake, wantCount: 2, wantMin: 1, wantMax: 300000},
+		{name: "total", got: s.Total.Handshake, wantCount: 102, wantMin: 1, wantMax: 300000},
+	}
+	for _, tt := range tests {
+		if tt.got == nil {
+			t.Errorf("%s: no handshake figures; want %d", tt.name, tt.wantCount)
+			continue
+		}
+		if tt.got.Count != tt.wantCount || !near(tt.got.Min, tt.wantMin) || !near(tt.got.Max, tt.wantMax) {
+			t.Errorf("%s: handshakes count %d, min %v, max %v µs; want %d, %v, %v", tt.name, tt.got.Count, tt.got.Min, tt.got.Max, tt.wantCount, tt.wantMin, tt.wantMax)
+		}
+	}
+	if h := s.Sources[0].Handshake; !near(h.P50, 50000) {
+		t.Errorf("server/tls handshake p50 = %v µs; want 50000", h.P50)
+	}
+	if s.Sources[2].Handshake != nil {
+		t.Errorf("server/plain: handshake figures %+v; want nil (none recorded)", s.Sources[2].Handshake)
+	}
+	if s.Total.Latency.SinceStart.Count != 0 {
+		t.Errorf("handshakes leaked into the message latency: count %d", s.Total.Latency.SinceStart.Count)
+	}
+}
+
+func TestReset(t *testing.T) {
+	clk := newFakeClock()
+	m := NewMonitor(withClock(clk.now))
+	src := m.Source(KindServer, "echo", 2)
+	for range 5 {
+		src.ConnOpened()
+	}
+	src.ConnClosed()
+	src.ConnRejected()
+	src.ConnFailed()
+	src.Error(SlowConsumer)
+	src.Handshake(time.Millisecond)
+	src.Shard(0).MessagesIn(10, 100)
+	src.Shard(1).MessagesOut(10, 100)
+	src.Shard(1).Latency(time.Millisecond, 10)
+	clk.advance(3 * time.Second)
+	if s := m.Snapshot(); s.Total.Messages.In != 10 || s.Total.Rates.Seconds != 3 {
+		t.Fatalf("before Reset: %d messages in, rates over %v s; want 10, 3", s.Total.Messages.In, s.Total.Rates.Seconds)
+	}
+	src.Shard(0).Latency(time.Second, 1) // recorded, not yet drained, when Reset comes
+
+	clk.advance(500 * time.Millisecond)
+	m.Reset()
+	s := m.Snapshot()
+	want := Stats{Connections: Connections{Active: 4}}
+	st := s.Total
+	if st.Connections != want.Connections || st.Messages != want.Messages || st.Bytes != want.Bytes ||
+		st.Latency != want.Latency || st.Handshake != nil || st.Rates != want.Rates {
+		t.Errorf("after Reset: %+v; want only the 4 active connections left", st)
+	}
+	for k, n := range st.Errors {
+		if n != 0 {
+			t.Errorf("after Reset: errors[%s] = %d; want 0", k, n)
+		}
+	}
+	if !s.Since.Equal(clk.t) || s.UptimeSeconds != 3.5 {
+		t.Errorf("after Reset: since %v, uptime %v s; want now (%v) and 3.5 s from NewMonitor", s.Since, s.UptimeSeconds, clk.t)
+	}
+
+	// Counting and rates start again from the Reset.
+	src.Shard(0).MessagesIn(40, 400)
+	src.Shard(1).Latency(2*time.Millisecond, 1)
+	src.ConnClosed()
+	clk.advance(2 * time.Second)
+	st = m.Snapshot().Total
+	if st.Messages.In != 40 || st.Rates.Seconds != 2 || st.Rates.MessagesIn != 20 || st.Latency.SinceStart.Count != 1 ||
+		!near(st.Latency.SinceStart.Max, 2000) || st.Connections.Active != 3 {
+		t.Errorf("after Reset and more traffic: %d in, rates over %v s, %v in/s, latency count %d max %v, active %d; want 40, 2, 20, 1, 2000, 3",
+			st.Messages.In, st.Rates.Seconds, st.Rates.MessagesIn, st.Latency.SinceStart.Count, st.Latency.SinceStart.Max, st.Connections.Active)
 	}
 }
 
@@ -352,7 +522,6 @@ func TestConcurrentRecordingAndSnapshots(t *testing.T) {
 	}
 	m := NewMonitor()
 	src := m.Source(KindServer, "echo", shards)
-	collector := m.Collector()
 
 	var wg sync.WaitGroup
 	var writing, snapshots atomic.Int32
@@ -369,10 +538,10 @@ func TestConcurrentRecordingAndSnapshots(t *testing.T) {
 						runtime.Gosched()
 					}
 				}
-				sh.MessageIn(10)
-				sh.MessageOut(20)
+				sh.MessagesIn(1, 10)
+				sh.MessagesOut(1, 20)
 				sh.Latency(time.Duration(1+j%1000)*time.Microsecond, 1)
-				src.Error(ErrWrite)
+				src.Error(Write)
 			}
 		}(src.Shard(i))
 	}
@@ -388,11 +557,8 @@ func TestConcurrentRecordingAndSnapshots(t *testing.T) {
 		last = l
 		snapshots.Add(1)
 		if i%8 == 0 {
-			ch := make(chan prometheus.Metric, 64) // more than one collection sends
-			collector.Collect(ch)
-			close(ch)
-			if n := len(ch); n != 10+int(numErrorKinds) {
-				t.Fatalf("Collect sent %d metrics; want %d (uptime, 8 counters, %d error kinds, latency)", n, 10+int(numErrorKinds), int(numErrorKinds))
+			if a, b := s.Total.Rates, m.Snapshot().Total.Rates; a.Seconds != b.Seconds {
+				t.Fatalf("two Snapshots in a row: rates over %v s, then %v s; want the same span", a.Seconds, b.Seconds)
 			}
 		}
 	}
@@ -421,6 +587,39 @@ func TestConcurrentRecordingAndSnapshots(t *testing.T) {
 	}
 }
 
+// TestResetWhileRecording runs Reset and Snapshot against writers on every
+// path (for the race detector), then checks that a last Reset leaves nothing.
+func TestResetWhileRecording(t *testing.T) {
+	m := NewMonitor()
+	src := m.Source(KindServer, "echo", 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Add(1)
+		go func(sh *Shard) {
+			defer wg.Done()
+			for j := range 20_000 {
+				sh.MessagesIn(1, 8)
+				sh.Latency(time.Duration(j%100)*time.Microsecond, 1)
+				if j%100 == 0 {
+					src.Handshake(time.Millisecond)
+					src.Error(Handshake)
+				}
+			}
+		}(src.Shard(i))
+	}
+	for i := 0; i < 200; i++ {
+		m.Reset()
+		m.Snapshot()
+	}
+	wg.Wait()
+	m.Reset()
+	st := m.Snapshot().Total
+	if st.Messages.In != 0 || st.Latency.SinceStart.Count != 0 || st.Handshake != nil || st.Errors["handshake"] != 0 {
+		t.Errorf("after the writers stopped and a Reset: %d in, %d latencies, handshakes %+v, %d handshake errors; want none",
+			st.Messages.In, st.Latency.SinceStart.Count, st.Handshake, st.Errors["handshake"])
+	}
+}
+
 func TestShardLayout(t *testing.T) {
 	var sh Shard
 	if size := unsafe.Sizeof(sh); size != 2*cacheLine {
@@ -442,14 +641,14 @@ func TestZeroAllocs(t *testing.T) {
 		name string
 		fn   func()
 	}{
-		{name: "MessageIn", fn: func() { sh.MessageIn(64) }},
-		{name: "MessageOut", fn: func() { sh.MessageOut(64) }},
 		{name: "MessagesOut", fn: func() { sh.MessagesOut(4, 256) }},
 		{name: "MessagesIn", fn: func() { sh.MessagesIn(4, 256) }},
 		{name: "Latency", fn: func() { sh.Latency(1234*time.Microsecond, 1) }},
 		{name: "Latency batch", fn: func() { sh.Latency(time.Millisecond, 16) }},
 		{name: "ConnOpened", fn: src.ConnOpened},
-		{name: "Error", fn: func() { src.Error(ErrWrite) }},
+		{name: "Error", fn: func() { src.Error(Write) }},
+		{name: "RequestTimeout", fn: func() { src.Error(RequestTimeout) }},
+		{name: "Handshake", fn: func() { src.Handshake(3 * time.Millisecond) }},
 	}
 	for _, tt := range tests {
 		if got := testing.AllocsPerRun(1000, tt.fn); got != 0 {
@@ -466,11 +665,11 @@ func BenchmarkShardLatency(b *testing.B) {
 	}
 }
 
-func BenchmarkShardMessageIn(b *testing.B) {
+func BenchmarkShardMessagesIn(b *testing.B) {
 	sh := NewMonitor().Source(KindServer, "echo", 1).Shard(0)
 	b.ReportAllocs()
 	for b.Loop() {
-		sh.MessageIn(64)
+		sh.MessagesIn(1, 64)
 	}
 }
 

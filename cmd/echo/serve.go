@@ -2,25 +2,21 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/metrics"
+	"github.com/netsys-go/netsys/metrics/export"
 	"github.com/netsys-go/netsys/session"
 )
 
@@ -31,7 +27,7 @@ func init() {
 func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:9000", "listen address (port 0 picks a free port)")
+	addr := fs.String("addr", "127.0.0.1:9000", "listen address: host:port (port 0 picks a free port) or unix:///path")
 	codecName := fs.String("codec", "length", "framing: length (4-byte big-endian length, then payload), line, or raw")
 	loops := fs.Int("loops", 0, "event loops (0: GOMAXPROCS)")
 	maxConns := fs.Int("max-conns", engine.DefaultMaxConns(), "most concurrent sessions (default: the open-file limit less a tenth)")
@@ -64,6 +60,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	c, err := pickCodec(*codecName, *maxFrame)
 	if err != nil {
 		return err
+	}
+	if *monitorAddr != "" { // refuse a bad address before anything starts
+		if _, err := parseMonitorAddr(*monitorAddr); err != nil {
+			return err
+		}
 	}
 	mon := metrics.NewMonitor()
 	srv, err := engine.NewServer(engine.HandlerFuncs{
@@ -100,7 +101,17 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := signal.NotifyContext(serveContext(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
-	<-ctx.Done()
+	ended := make(chan error, 1)
+	go func() { ended <- srv.Wait() }()
+	select {
+	case <-ctx.Done():
+	case err := <-ended:
+		// The server stopped without being asked: say why, exit non-zero.
+		if err == nil {
+			err = errors.New("the server stopped")
+		}
+		return fmt.Errorf("engine stopped unexpectedly: %w", err)
+	}
 	log.Info("netsys: stopping")
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelStop()
@@ -130,28 +141,19 @@ func pickCodec(name string, maxFrame int) (codec.Codec, error) {
 	return nil, fmt.Errorf("unknown -codec %q: want length, line or raw", name)
 }
 
-// serveMonitor serves /metrics (Prometheus text), /stats (JSON snapshot) and,
-// with withPprof, /debug/pprof. A bare ":port" binds to loopback only.
+// serveMonitor serves /metrics (Prometheus text, with the process and Go
+// runtime collectors), /stats (JSON snapshot) and, with withPprof,
+// /debug/pprof, on a hardened HTTP server (see monitorConfig). A bare ":port"
+// binds to loopback only; runServe checks addr with parseMonitorAddr before it
+// starts anything.
 func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger) (stop func(), err error) {
-	host, port, err := net.SplitHostPort(addr)
+	addr, err = parseMonitorAddr(addr)
 	if err != nil {
-		return nil, fmt.Errorf("-monitor %q: %w", addr, err)
-	}
-	if host == "" {
-		host = "127.0.0.1"
-	}
-	reg := prometheus.NewRegistry()
-	if err := reg.Register(mon.Collector()); err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(mon.Snapshot())
-	})
+	mux.Handle("/metrics", export.MetricsHandler(mon))
+	mux.Handle("/stats", export.StatsHandler(mon))
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -159,16 +161,10 @@ func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.L
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, port))
+	ms, err := startMonitor(addr, mux, defaultMonitorConfig(withPprof), log)
 	if err != nil {
-		return nil, fmt.Errorf("monitor: %w", err)
+		return nil, err
 	}
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("netsys: monitor", "err", err)
-		}
-	}()
-	log.Info("netsys: monitor", "addr", ln.Addr().String(), "pprof", withPprof)
-	return func() { _ = hs.Close() }, nil
+	log.Info("netsys: monitor", "addr", ms.Addr().String(), "pprof", withPprof)
+	return ms.Close, nil
 }
