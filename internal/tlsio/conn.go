@@ -26,7 +26,7 @@ const (
 // tls.Conn.Read, and growRoom how much it adds when there is less.
 const (
 	minRoom  = 512
-	growRoom = 4096
+	growRoom = 2 * minRoom
 )
 
 // Conn is one TLS connection driven by an event loop: a tls.Conn over an
@@ -45,8 +45,9 @@ type Conn struct {
 	started time.Time
 
 	// Loop-only after the handshake.
-	plain   []byte // Feed's buffer
-	readErr error  // sticky error of Feed
+	plain   []byte        // Feed's buffer
+	readErr error         // sticky error of Feed
+	scan    recordScanner // record boundaries of all bytes fed
 }
 
 // NewServer returns the server side of a TLS connection that sends its
@@ -208,9 +209,15 @@ func (c *Conn) Activate() ([]byte, error) {
 	pending := c.m.in[c.m.r:]
 	c.m.in, c.m.r = nil, 0
 	c.mu.Unlock()
-	// Read even with nothing pending: the handshake goroutine may have
-	// pulled the first records into crypto/tls's buffer already.
-	return c.Feed(pending)
+	// Read until crypto/tls asks for more, even with nothing pending: the
+	// handshake goroutine may have pulled the first records into its buffer
+	// already. The scanner saw pending in feedSlow.
+	pt, err := c.read(c.plain[:0], pending, 0, true)
+	c.plain = pt
+	if len(pt) == 0 {
+		c.plain = nil // keep nothing an idle connection does not need
+	}
+	return pt, err
 }
 
 // Feed hands the connection bytes just read from the socket and returns the
@@ -239,14 +246,34 @@ func (c *Conn) FeedAppend(dst, ciphertext []byte) ([]byte, error) {
 	if c.readErr != nil {
 		return dst, c.readErr
 	}
-	c.m.src = ciphertext
-	for {
+	return c.read(dst, ciphertext, c.scan.scan(ciphertext), false)
+}
+
+// read drives tls.Conn.Read over src until the records completed by src
+// (complete of them) are read and src is used up, or until crypto/tls asks
+// for more bytes (errWouldBlock). With probe set it reads until
+// errWouldBlock, whatever complete says.
+//
+// Counting records saves the last Read, the one that would find nothing:
+// crypto/tls allocates 24 bytes (its atLeastReader) each time it pulls bytes
+// from the net.Conn, including when there are none. A Read that returns less
+// than the room it was given drained a record; it may have consumed more (a
+// TLS 1.3 session ticket or key update before the data), never fewer, so
+// after complete such Reads nothing complete is left.
+func (c *Conn) read(dst, src []byte, complete int, probe bool) ([]byte, error) {
+	c.m.src = src
+	drained := 0
+	for probe || drained < complete || len(c.m.src) > 0 {
 		if cap(dst)-len(dst) < minRoom {
-			dst = slices.Grow(dst, max(growRoom, len(ciphertext)))
+			dst = slices.Grow(dst, max(growRoom, len(src)))
 		}
+		room := cap(dst) - len(dst)
 		n, err := c.tc.Read(dst[len(dst):cap(dst)])
 		dst = dst[:len(dst)+n]
 		if err == nil {
+			if n < room {
+				drained++
+			}
 			continue
 		}
 		c.m.src = nil
@@ -258,7 +285,45 @@ func (c *Conn) FeedAppend(dst, ciphertext []byte) ([]byte, error) {
 		} else {
 			c.readErr = fmt.Errorf("%w: %w", ErrRead, err)
 		}
+		c.state.Store(stFailed)
 		return dst, c.readErr
+	}
+	c.m.src = nil
+	return dst, nil
+}
+
+// recordScanner follows the TLS record boundaries of the bytes fed, from the
+// first one: five bytes of header, then the length the header gives.
+type recordScanner struct {
+	hdr  [5]byte
+	hn   int // header bytes seen of the current record
+	left int // body bytes still to come, once hn == 5
+}
+
+// scan consumes b and returns how many records it completed.
+func (s *recordScanner) scan(b []byte) int {
+	n := 0
+	for {
+		if s.hn < len(s.hdr) {
+			if len(b) == 0 {
+				return n
+			}
+			k := copy(s.hdr[s.hn:], b)
+			s.hn += k
+			b = b[k:]
+			if s.hn < len(s.hdr) {
+				return n
+			}
+			s.left = int(s.hdr[3])<<8 | int(s.hdr[4])
+		}
+		k := min(s.left, len(b))
+		s.left -= k
+		b = b[k:]
+		if s.left > 0 {
+			return n
+		}
+		n++
+		s.hn = 0
 	}
 }
 
@@ -290,6 +355,7 @@ func (c *Conn) feedSlow(ciphertext []byte) error {
 		c.m.in, c.m.r = c.m.in[:0], 0
 	}
 	c.m.in = append(c.m.in, ciphertext...)
+	c.scan.scan(ciphertext)
 	if c.m.wake != nil {
 		c.m.signal()
 	}

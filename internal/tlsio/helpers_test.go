@@ -185,3 +185,15 @@ func records(t testing.TB, from *tlsio.Conn, pp *pipe, msg []byte) []byte {
 	}
 	return pp.take()
 }
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
