@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"testing"
@@ -12,31 +13,61 @@ import (
 	"github.com/netsys-go/netsys/internal/certs"
 )
 
-// handshake runs both sides over net.Pipe and returns the client's and the
+// handshake runs both sides over TCP loopback (buffered, unlike net.Pipe, so
+// a failing side's alert never blocks) and returns the client's and the
 // server's errors.
 func handshake(t *testing.T, srv, cli *tls.Config) (cliErr, srvErr error) {
 	t.Helper()
-	a, b := net.Pipe()
-	defer a.Close()
-	defer b.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	_ = a.SetDeadline(deadline)
-	_ = b.SetDeadline(deadline)
 	done := make(chan error, 1)
 	go func() {
-		s := tls.Server(b, srv)
-		err := s.Handshake()
+		nc, err := ln.Accept()
 		if err != nil {
-			b.Close()
+			done <- err
+			return
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(deadline)
+		s := tls.Server(nc, srv)
+		err = s.Handshake()
+		if err == nil {
+			// A TLS 1.3 server learns of a rejected certificate on its
+			// first read.
+			_, err = s.Read(make([]byte, 1))
 		}
 		done <- err
 	}()
-	c := tls.Client(a, cli)
-	cliErr = c.Handshake()
-	if cliErr != nil {
-		a.Close()
+	nc, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer nc.Close()
+	_ = nc.SetDeadline(deadline)
+	c := tls.Client(nc, cli)
+	cliErr = c.Handshake()
+	if cliErr == nil {
+		// Likewise a TLS 1.3 client learns of its own rejection on read;
+		// one byte from it lets the server's read return.
+		_, cliErr = c.Write([]byte{1})
+		if cliErr == nil {
+			_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if _, rerr := c.Read(make([]byte, 1)); rerr != nil && rerr != io.EOF && !isTimeout(rerr) {
+				cliErr = rerr
+			}
+		}
+	}
+	nc.Close()
 	return cliErr, <-done
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func TestSelfSignedHandshake(t *testing.T) {

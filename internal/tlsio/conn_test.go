@@ -206,6 +206,13 @@ func TestGarbageRecord(t *testing.T) {
 				t.Fatalf("Feed: %q, %v (cause %v)", pt, err, tlsio.Classify(err))
 			}
 			t.Logf("garbage record: %v", err)
+			// The server answered with a bad_record_mac alert; the client
+			// reads it as a remote error of the same cause.
+			_, cerr := p.cli.Feed(p.s2c.take())
+			if !errors.Is(cerr, tlsio.ErrRead) || tlsio.Classify(cerr) != tlsio.CauseNotTLS {
+				t.Fatalf("client after the alert: %v (cause %v)", cerr, tlsio.Classify(cerr))
+			}
+			t.Logf("peer sees: %v", cerr)
 			// A valid record before the garbage still arrives.
 			p2 := newPair(t, nil, srvCfg, cliCfg)
 			p2.mustHandshake()
@@ -444,5 +451,28 @@ func TestClassify(t *testing.T) {
 		if s := c.String(); s == "" || s[0] == 'c' && s[1] == 'a' {
 			t.Errorf("cause %d has no name: %q", c, s)
 		}
+	}
+}
+
+// TestCloseMidRecord: the socket resets with half a record buffered; Close
+// releases the Conn and later calls fail cleanly.
+func TestCloseMidRecord(t *testing.T) {
+	for _, ver := range versions {
+		t.Run(ver.name, func(t *testing.T) {
+			srvCfg, cliCfg := configs(t, ver.v)
+			p := newPair(t, nil, srvCfg, cliCfg)
+			p.mustHandshake()
+			rec := records(t, p.cli, p.c2s, bytes.Repeat([]byte{'r'}, 1000))
+			if pt, err := p.srv.Feed(rec[:500]); err != nil || len(pt) != 0 {
+				t.Fatalf("half a record: %q, %v", pt, err)
+			}
+			p.srv.Close()
+			if _, err := p.srv.Feed(rec[500:]); !errors.Is(err, tlsio.ErrClosed) {
+				t.Fatalf("Feed after Close: %v", err)
+			}
+			if err := p.srv.CloseNotify(); !errors.Is(err, tlsio.ErrClosed) {
+				t.Fatalf("CloseNotify after Close: %v", err)
+			}
+		})
 	}
 }
