@@ -3,6 +3,7 @@ package tlsio_test
 import (
 	"crypto/tls"
 	"errors"
+	"runtime"
 	"testing"
 	"time"
 
@@ -234,4 +235,55 @@ func TestHandshakeInputLimit(t *testing.T) {
 	queued.Close()
 	wait(t, d2, time.Second)
 	_ = d1
+}
+
+// TestHandshakeFlood: a flood of handshakes that never finish holds at most
+// MaxHandshakes goroutines and MaxQueue places, refuses the rest, and an
+// established connection served by the same "loop" goes on meanwhile.
+func TestHandshakeFlood(t *testing.T) {
+	srvCfg, cliCfg := configs(t, tls.VersionTLS13)
+	established := newPair(t, nil, srvCfg, cliCfg)
+	established.mustHandshake()
+
+	const maxHS, maxQ, flood = 8, 100, 300
+	h := tlsio.NewHandshaker(tlsio.Config{MaxHandshakes: maxHS, MaxQueue: maxQ, HandshakeTimeout: 20 * time.Second})
+	before := runtime.NumGoroutine()
+	var conns []*tlsio.Conn
+	done := make(chan result, flood)
+	refused := 0
+	for i := 0; i < flood; i++ {
+		c := tlsio.NewServer(srvCfg, func([]byte) {})
+		if err := c.Start(h, func(st tls.ConnectionState, err error) { done <- result{st, err, true} }); err != nil {
+			if !errors.Is(err, tlsio.ErrBusy) {
+				t.Fatal(err)
+			}
+			refused++
+			continue
+		}
+		conns = append(conns, c)
+		// Each sends the first bytes of a hello and stalls.
+		if _, err := c.Feed([]byte{22, 3, 1, 0, 200}); err != nil {
+			t.Fatal(err)
+		}
+		// The established connection is served between them.
+		roundTrip(t, established, []byte("still served"))
+	}
+	if refused != flood-maxHS-maxQ {
+		t.Fatalf("refused %d, want %d", refused, flood-maxHS-maxQ)
+	}
+	if s := h.Stats(); s.Running != maxHS || s.Queued != maxQ {
+		t.Fatalf("stats %+v", s)
+	}
+	if g := runtime.NumGoroutine() - before; g > maxHS+2 {
+		t.Fatalf("%d more goroutines, want at most %d", g, maxHS)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	for range conns {
+		if r := wait(t, done, 10*time.Second); tlsio.Classify(r.err) != tlsio.CauseClosed {
+			t.Fatalf("flooded handshake ended with %v", r.err)
+		}
+	}
+	waitFor(t, func() bool { return h.Stats().Running == 0 })
 }

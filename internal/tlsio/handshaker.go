@@ -20,7 +20,8 @@ type Config struct {
 	// goroutine (default 256). Goroutines exist only while handshakes run.
 	MaxHandshakes int
 	// MaxQueue is how many more handshakes wait for a free goroutine, in
-	// order (default 1024). Beyond it, Start refuses with ErrBusy.
+	// order (default 1024; negative for no queue). Beyond it, Start refuses
+	// with ErrBusy.
 	MaxQueue int
 	// HandshakeTimeout bounds a handshake from Start, time in the queue
 	// included (default 10 s).

@@ -96,7 +96,7 @@ func TestIdleMemory(t *testing.T) {
 }
 
 // TestReleaseAfterHandshake: what only the handshake needs (its goroutine,
-// timer, wake channel and input queue) is gone once it is over.
+// timer, wake channel, input queue, onDone) is gone once it is over.
 func TestReleaseAfterHandshake(t *testing.T) {
 	srvCfg, cliCfg := configs(t, tls.VersionTLS13)
 	h := tlsio.NewHandshaker(tlsio.Config{})
@@ -104,9 +104,11 @@ func TestReleaseAfterHandshake(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		p := newPair(t, h, srvCfg, cliCfg)
 		p.mustHandshake()
-	}
-	if s := h.Stats(); s.Running != 0 && s.Queued != 0 {
-		t.Logf("stats right after: %+v", s)
+		for _, c := range []*tlsio.Conn{p.srv, p.cli} {
+			if inCap, wake, timer, onDone := tlsio.Residue(c); inCap != 0 || wake || timer || onDone {
+				t.Fatalf("after Activate: input queue capacity %d, wake %v, timer %v, onDone %v", inCap, wake, timer, onDone)
+			}
+		}
 	}
 	waitFor(t, func() bool { return h.Stats().Running == 0 && runtime.NumGoroutine() <= before })
 }
