@@ -23,11 +23,12 @@ type loop struct {
 	state chan tls.ConnectionState // the state on success
 	plain chan []byte              // copies of the plaintext Feed returns
 	errs  chan error
-	send  chan []byte // payloads the loop Writes
+	send  chan []byte   // payloads the loop Writes
+	bye   chan struct{} // the loop sends close_notify and closes the socket
 }
 
 func runLoop(t *testing.T, h *tlsio.Handshaker, nc net.Conn, c *tlsio.Conn, echo bool) *loop {
-	l := &loop{t: t, nc: nc, c: c, state: make(chan tls.ConnectionState, 1), plain: make(chan []byte, 64), errs: make(chan error, 4), send: make(chan []byte)}
+	l := &loop{t: t, nc: nc, c: c, state: make(chan tls.ConnectionState, 1), plain: make(chan []byte, 64), errs: make(chan error, 4), send: make(chan []byte), bye: make(chan struct{})}
 	type done struct {
 		st  tls.ConnectionState
 		err error
@@ -80,6 +81,12 @@ func runLoop(t *testing.T, h *tlsio.Handshaker, nc net.Conn, c *tlsio.Conn, echo
 				if !deliver(c.Activate()) {
 					return
 				}
+			case <-l.bye:
+				if err := c.CloseNotify(); err != nil {
+					l.errs <- err
+				}
+				nc.Close()
+				return
 			case p := <-l.send:
 				if err := c.Write(p); err != nil {
 					l.errs <- err
