@@ -18,6 +18,11 @@
 //	mSrv := b.MutualServerConfig() // also requires a client certificate from b.CA
 //	mCli := b.MutualClientConfig() // also presents b.Client
 //
+// For the command line, [ServerFiles] and [ClientFiles] turn the PEM files of
+// `-tls-cert`, `-tls-key`, `-tls-client-ca`, `-tls-ca` and `-tls-insecure` into
+// a *tls.Config; the server's certificate is served through a [Rotating], whose
+// GetCertificate lets a new certificate be stored while the server runs.
+//
 // Concurrency: an [Authority] may issue certificates from several goroutines
 // at once; a [Bundle] is read-only after [SelfSigned] returns, and each of its
 // Config methods returns a fresh *tls.Config.

@@ -8,3 +8,6 @@ var ErrNoKey = errors.New("certs: certificate has no encodable private key")
 
 // ErrGenerate wraps a failure to generate a key or to sign a certificate.
 var ErrGenerate = errors.New("certs: cannot generate")
+
+// ErrNoCertificates is returned when a CA file holds no PEM certificate.
+var ErrNoCertificates = errors.New("certs: no certificate in PEM file")
