@@ -25,5 +25,6 @@
 //
 // Concurrency: an [Authority] may issue certificates from several goroutines
 // at once; a [Bundle] is read-only after [SelfSigned] returns, and each of its
-// Config methods returns a fresh *tls.Config.
+// Config methods returns a fresh *tls.Config; a [Rotating] is safe for
+// concurrent use.
 package certs
