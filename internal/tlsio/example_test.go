@@ -19,8 +19,17 @@ func Example() {
 	var toClient, toServer []byte
 	var mu = make(chan struct{}, 1) // guards the two buffers: out runs on handshake goroutines
 	mu <- struct{}{}
+	wrote := make(chan struct{}, 1) // the loop's wake-up for new bytes
 	appendTo := func(dst *[]byte) func([]byte) {
-		return func(p []byte) { <-mu; *dst = append(*dst, p...); mu <- struct{}{} }
+		return func(p []byte) {
+			<-mu
+			*dst = append(*dst, p...)
+			mu <- struct{}{}
+			select {
+			case wrote <- struct{}{}:
+			default:
+			}
+		}
 	}
 	take := func(src *[]byte) []byte { <-mu; b := *src; *src = nil; mu <- struct{}{}; return b }
 
@@ -45,7 +54,7 @@ func Example() {
 				return
 			}
 			finished++
-		default:
+		case <-wrote:
 			_, _ = srv.Feed(take(&toServer)) // buffered for the handshake goroutine
 			_, _ = cli.Feed(take(&toClient))
 		}
