@@ -48,7 +48,8 @@ type Handshaker struct {
 
 // Stats is a snapshot of a Handshaker.
 type Stats struct {
-	// Running is the number of handshake goroutines now.
+	// Running is the number of handshake goroutines now; a goroutine leaves
+	// just after the last onDone it called returns.
 	Running int
 	// Queued is the number of handshakes waiting for a goroutine.
 	Queued int
