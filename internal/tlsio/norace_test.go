@@ -1,0 +1,5 @@
+//go:build !race
+
+package tlsio_test
+
+const raceEnabled = false
