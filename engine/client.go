@@ -66,7 +66,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(forClient, opts)
 	if err != nil {
 		return nil, err
 	}

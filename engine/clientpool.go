@@ -57,7 +57,7 @@ func NewPool(ctx context.Context, addr string, size int, opts ...Option) (*Pool,
 	if err != nil {
 		return nil, err
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(forPool, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -43,7 +43,7 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("engine: nil handler")
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(forServer, opts)
 	if err != nil {
 		return nil, err
 	}
