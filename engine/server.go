@@ -333,3 +333,8 @@ func (e *serverEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	e.t.closed(gc, err)
 	return gnet.None
 }
+
+// MemoryInUse returns the bytes the server holds for its peers against its
+// memory limit (WithMemoryLimit): partial inbound frames and outbound bytes
+// the sockets have not taken, lingering closes included.
+func (s *Server) MemoryInUse() int64 { return s.t.mem.used.Load() }

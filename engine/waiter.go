@@ -123,6 +123,7 @@ func (w *waiter) linger(c *conn) bool {
 	if w.p.watch(fd, true, false) != nil {
 		w.end(l, true)
 	}
+	w.p.interrupt() // the wait in progress has no deadline for this one yet
 	return true
 }
 
