@@ -232,4 +232,3 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	l.mu.Unlock()
 	ch <- prometheus.MustNewConstSummary(descLatency, count, sum, q, n.id)
 }
-
