@@ -42,6 +42,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	withPprof := fs.Bool("pprof", false, "also serve /debug/pprof on the monitor address")
 	reportEvery := fs.Duration("report-every", 0, "print the monitor's report to stderr at this interval (0: off)")
 	verbose := fs.Bool("v", false, "log debug lines")
+	cf := addClusterFlags(fs) // cluster.go
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -65,10 +66,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cf.prepare(log); err != nil { // cluster.go
+		return err
+	}
 	mon := metrics.NewMonitor()
-	srv, err := engine.NewServer(engine.HandlerFuncs{
+	srv, err := engine.NewServer(cf.handler(engine.HandlerFuncs{ // cluster.go: -fanout
 		Message: func(s *session.Session, msg []byte) { _ = s.Reply(msg) },
-	},
+	}),
+		engine.WithGroupHook(cf.groupHook()), // cluster.go
 		engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
 		engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
 		engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
@@ -79,8 +84,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Start(*addr); err != nil {
 		return err
 	}
+	stopCluster, err := cf.start(srv, log) // cluster.go
+	if err != nil {
+		_ = srv.Stop(context.Background())
+		return err
+	}
+	defer stopCluster()
 	if *monitorAddr != "" {
-		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log)
+		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log, cf.collectors()...)
 		if err != nil {
 			_ = srv.Stop(context.Background())
 			return err
@@ -102,6 +113,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	<-ctx.Done()
 	log.Info("netsys: stopping")
+	cf.report(stdout) // cluster.go
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelStop()
 	stopErr := srv.Stop(stopCtx)
@@ -132,7 +144,7 @@ func pickCodec(name string, maxFrame int) (codec.Codec, error) {
 
 // serveMonitor serves /metrics (Prometheus text), /stats (JSON snapshot) and,
 // with withPprof, /debug/pprof. A bare ":port" binds to loopback only.
-func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger) (stop func(), err error) {
+func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger, extra ...prometheus.Collector) (stop func(), err error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("-monitor %q: %w", addr, err)
@@ -143,6 +155,11 @@ func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.L
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(mon.Collector()); err != nil {
 		return nil, err
+	}
+	for _, c := range extra { // the cluster node's, with -cluster
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
