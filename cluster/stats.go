@@ -16,8 +16,6 @@ const (
 	numDrops
 )
 
-var dropNames = [numDrops]string{"undecodable", "no_target", "publish"}
-
 // counters are a node's running figures.
 type counters struct {
 	published       [numKinds]atomic.Uint64
