@@ -71,6 +71,9 @@ func (n *Node) heartbeats(j *joined) {
 	}
 }
 
+// maxHeartbeat bounds a heartbeat's body, in bytes.
+const maxHeartbeat = 512 << 10
+
 // publishHeartbeat announces the node's sessions and group counts.
 func (n *Node) publishHeartbeat(j *joined) error {
 	groups := make(map[string]int)
@@ -79,7 +82,16 @@ func (n *Node) publishHeartbeat(j *joined) error {
 			groups[g] = c
 		}
 	}
-	body := appendHeartbeat(nil, j.srv.Count(), groups)
+	// A heartbeat must fit in one NATS message, or the node would look dead:
+	// past the bound, the groups that do not fit are left out of presence.
+	limit := maxHeartbeat
+	if mp := int(j.nc.MaxPayload()); mp > 0 {
+		limit = min(limit, mp-headerLen(len(n.id))-64)
+	}
+	body, left := appendHeartbeat(nil, j.srv.Count(), groups, limit)
+	if left > 0 && n.st.truncated.Add(1) == 1 {
+		n.o.logger.Warn("cluster: heartbeat too large, groups left out of presence", "node", n.id, "groups", len(groups), "left_out", left)
+	}
 	return n.publish(j, n.subjHB, kindHeartbeat, "", 0, body)
 }
 

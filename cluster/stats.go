@@ -26,6 +26,7 @@ type counters struct {
 	subscribeErrors atomic.Uint64
 	nodesUp         atomic.Uint64 // nodes seen (again)
 	nodesDown       atomic.Uint64 // nodes declared down or gone
+	truncated       atomic.Uint64 // heartbeats that left groups out
 	latency         latency
 }
 
@@ -90,19 +91,22 @@ type Latency struct {
 
 // Stats is a snapshot of a node's figures since New.
 type Stats struct {
-	Node       string     `json:"node"`
-	Connected  bool       `json:"connected"`  // to NATS, now
-	Reconnects uint64     `json:"reconnects"` // NATS reconnections
-	Published  Kinds      `json:"published"`  // NATS messages published
-	Received   Kinds      `json:"received"`   // NATS messages received from other nodes
-	Deliveries uint64     `json:"deliveries"` // local session deliveries of those messages
-	Dropped    Dropped    `json:"dropped"`
-	Groups     int        `json:"groups"`     // group subjects subscribed now
-	NodesUp    int        `json:"nodes_up"`   // live nodes, this one included
-	NodesSeen  uint64     `json:"nodes_seen"` // times a node came up
-	NodesDown  uint64     `json:"nodes_down"` // times a node was declared down or left
-	Nodes      []NodeInfo `json:"nodes"`      // the live nodes, this one first
-	Latency    Latency    `json:"latency"`
+	Node       string  `json:"node"`
+	Connected  bool    `json:"connected"`  // to NATS, now
+	Reconnects uint64  `json:"reconnects"` // NATS reconnections
+	Published  Kinds   `json:"published"`  // NATS messages published
+	Received   Kinds   `json:"received"`   // NATS messages received from other nodes
+	Deliveries uint64  `json:"deliveries"` // local session deliveries of those messages
+	Dropped    Dropped `json:"dropped"`
+	Groups     int     `json:"groups"`     // group subjects subscribed now
+	NodesUp    int     `json:"nodes_up"`   // live nodes, this one included
+	NodesSeen  uint64  `json:"nodes_seen"` // times a node came up
+	NodesDown  uint64  `json:"nodes_down"` // times a node was declared down or left
+	// HeartbeatsTruncated counts heartbeats too large for one NATS message,
+	// which left some groups out of presence.
+	HeartbeatsTruncated uint64     `json:"heartbeats_truncated"`
+	Nodes               []NodeInfo `json:"nodes"` // the live nodes, this one first
+	Latency             Latency    `json:"latency"`
 }
 
 // Stats returns a snapshot of the node's figures.
@@ -119,7 +123,9 @@ func (n *Node) Stats() Stats {
 		},
 		NodesSeen: n.st.nodesUp.Load(),
 		NodesDown: n.st.nodesDown.Load(),
-		Nodes:     n.Nodes(),
+
+		HeartbeatsTruncated: n.st.truncated.Load(),
+		Nodes:               n.Nodes(),
 	}
 	s.NodesUp = len(s.Nodes)
 	if j := n.j.Load(); j != nil {

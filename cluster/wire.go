@@ -120,15 +120,25 @@ type heartbeat struct {
 	groups   map[string]int
 }
 
-// appendHeartbeat appends a heartbeat body.
-func appendHeartbeat(b []byte, sessions int, groups map[string]int) []byte {
+// appendHeartbeat appends a heartbeat body of at most limit bytes: groups
+// that do not fit are left out (in no particular order), and their number
+// is returned.
+func appendHeartbeat(b []byte, sessions int, groups map[string]int, limit int) ([]byte, int) {
+	start := len(b)
 	b = binary.BigEndian.AppendUint32(b, uint32(sessions))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(groups)))
+	b = binary.BigEndian.AppendUint32(b, 0) // the count, set below
+	n, left := 0, 0
 	for g, c := range groups {
+		if len(b)-start+2+len(g)+4 > limit {
+			left++
+			continue
+		}
 		b = appendGroupName(b, g)
 		b = binary.BigEndian.AppendUint32(b, uint32(c))
+		n++
 	}
-	return b
+	binary.BigEndian.PutUint32(b[start+4:], uint32(n))
+	return b, left
 }
 
 // decodeHeartbeat parses a heartbeat body.

@@ -3,6 +3,7 @@ package cluster
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -22,10 +23,20 @@ func TestWireRoundTrip(t *testing.T) {
 	if m.kind != kindGroup || string(m.origin) != "node-1" || m.sentAt != 42 || string(m.group) != "room" || string(m.body) != "hello" {
 		t.Errorf("decoded %+v", m)
 	}
-	hb := appendHeartbeat(nil, 7, map[string]int{"a": 1, "b c": 2})
+	hb, left := appendHeartbeat(nil, 7, map[string]int{"a": 1, "b c": 2}, 1<<10)
 	got, err := decodeHeartbeat(hb)
-	if err != nil || got.sessions != 7 || len(got.groups) != 2 || got.groups["b c"] != 2 {
-		t.Errorf("heartbeat %+v, %v", got, err)
+	if err != nil || left != 0 || got.sessions != 7 || len(got.groups) != 2 || got.groups["b c"] != 2 {
+		t.Errorf("heartbeat %+v, %v, %d left out", got, err, left)
+	}
+	// Past the limit, groups are left out and the heartbeat still decodes.
+	many := map[string]int{}
+	for i := range 100 {
+		many[fmt.Sprintf("group-%03d", i)] = i + 1
+	}
+	hb, left = appendHeartbeat(nil, 1, many, 200)
+	got, err = decodeHeartbeat(hb)
+	if err != nil || len(hb) > 200 || left == 0 || len(got.groups)+left != 100 {
+		t.Errorf("limited heartbeat: %d bytes, %d groups, %d left out, %v", len(hb), len(got.groups), left, err)
 	}
 	for i := range b {
 		if decode(b[:i], &m) == nil && i < headerLen(6)+2+4 {
@@ -45,7 +56,8 @@ func TestGroupToken(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(appendGroupName(appendHeader(nil, kindGroup, "n", 1), "g"))
 	f.Add(appendHeader(nil, kindHeartbeat, "n", 1))
-	f.Add(append(appendHeader(nil, kindHeartbeat, "n", 1), appendHeartbeat(nil, 1, map[string]int{"x": 2})...))
+	hb, _ := appendHeartbeat(nil, 1, map[string]int{"x": 2}, 100)
+	f.Add(append(appendHeader(nil, kindHeartbeat, "n", 1), hb...))
 	f.Add([]byte{1, 3, 1, 'n', 0, 0, 0, 0, 0, 0, 0, 0, 1, 2})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var m message
