@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/netsys-go/netsys/cluster/embed"
+	"github.com/netsys-go/netsys/engine"
+	"github.com/netsys-go/netsys/session"
 )
 
 // threeNodes starts three NATS servers in a cluster and one node on each,
@@ -387,4 +390,79 @@ func TestClusterBadInput(t *testing.T) {
 
 func binary8(v uint64) []byte {
 	return []byte{byte(v >> 56), byte(v >> 48), byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+// TestClusterJoinConn: a node on a connection the caller made, without
+// NoEcho, gets its own broadcasts back from NATS and drops them by origin:
+// its sessions get each broadcast once.
+func TestClusterJoinConn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: starts a NATS server")
+	}
+	ns := startNATS(t, 1)
+	a := startNode(t, "A", ns[0].ClientURL())
+	nc, err := nats.Connect(ns[0].ClientURL(), nats.ReconnectBufSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	b, err := New(WithNodeID("B"), WithHeartbeat(testHeartbeat, testDownAfter), WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := engine.NewServer(engine.HandlerFuncs{Connect: func(*session.Session) {}}, engine.WithGroupHook(b.GroupHook), engine.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop(context.Background())
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	cb := &client{conn: conn}
+	go cb.read()
+	if err := b.JoinConn(srv, nc); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.JoinConn(srv, nc); !errors.Is(err, ErrAlreadyJoined) {
+		t.Errorf("second JoinConn: %v, want ErrAlreadyJoined", err)
+	}
+	ca := a.connect(t)
+	waitUntil(t, "both nodes live and B's session", func() bool {
+		return len(a.node.Nodes()) == 2 && len(b.Nodes()) == 2 && srv.Count() == 1
+	})
+	for i := 0; !ca.hasPrefix("probe"); i++ {
+		if _, err := b.Broadcast([]byte("probe")); err != nil {
+			t.Fatal(err)
+		}
+		if i > 1000 {
+			t.Fatal("B's broadcasts never reached A")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	for _, p := range []string{"j-1", "j-2"} {
+		if _, err := b.Broadcast([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "A's session to get j-2", func() bool { return ca.count("j-2") == 1 })
+	waitUntil(t, "B to drop its own echoes", func() bool { return b.st.ownDropped.Load() >= 3 })
+	for _, c := range []*client{ca, cb} {
+		if c.count("j-1") != 1 || c.count("j-2") != 1 {
+			t.Errorf("a session got j-1 %d times, j-2 %d times; want once each", c.count("j-1"), c.count("j-2"))
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !nc.IsConnected() {
+		t.Error("Close closed the caller's connection")
+	}
+	if _, err := b.Broadcast([]byte("x")); !errors.Is(err, ErrNotJoined) {
+		t.Errorf("Broadcast after Close: %v, want ErrNotJoined", err)
+	}
 }
