@@ -34,6 +34,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	idle := fs.Bool("idle", false, "send one message per connection, then hold the connections open (for server memory)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	name := fs.String("name", "", "name of the run, copied into the result")
+	fanout := fs.Bool("fanout", false, "fan-out: against `serve -fanout` nodes (-addr a,b,c), every frame reaches every session; measures delivery latency at every receiver (needs -rate)")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -47,6 +48,9 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *fanout { // fanout.go
+		return loadFanout(ctx, stdout, *addr, *conns, *size, *rate, *warmup, *duration)
+	}
 	status := statusLine{w: stderr}
 	res, err := bench.Load(ctx, bench.LoadConfig{
 		Name:     *name,

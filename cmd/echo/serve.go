@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/metrics"
@@ -38,6 +40,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	withPprof := fs.Bool("pprof", false, "also serve /debug/pprof on the monitor address")
 	reportEvery := fs.Duration("report-every", 0, "print the monitor's report to stderr at this interval (0: off)")
 	verbose := fs.Bool("v", false, "log debug lines")
+	cf := addClusterFlags(fs) // cluster.go
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -66,10 +69,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if err := cf.prepare(log); err != nil { // cluster.go
+		return err
+	}
 	mon := metrics.NewMonitor()
-	srv, err := engine.NewServer(engine.HandlerFuncs{
+	srv, err := engine.NewServer(cf.handler(engine.HandlerFuncs{ // cluster.go: -fanout
 		Message: func(s *session.Session, msg []byte) { _ = s.Reply(msg) },
-	},
+	}),
+		engine.WithGroupHook(cf.groupHook()), // cluster.go
 		engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
 		engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
 		engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
@@ -80,8 +87,14 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Start(*addr); err != nil {
 		return err
 	}
+	stopCluster, err := cf.start(srv, log) // cluster.go
+	if err != nil {
+		_ = srv.Stop(context.Background())
+		return err
+	}
+	defer stopCluster()
 	if *monitorAddr != "" {
-		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log)
+		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log, cf.collectors()...)
 		if err != nil {
 			_ = srv.Stop(context.Background())
 			return err
@@ -113,6 +126,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("engine stopped unexpectedly: %w", err)
 	}
 	log.Info("netsys: stopping")
+	cf.report(stdout) // cluster.go
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelStop()
 	stopErr := srv.Stop(stopCtx)
@@ -142,17 +156,17 @@ func pickCodec(name string, maxFrame int) (codec.Codec, error) {
 }
 
 // serveMonitor serves /metrics (Prometheus text, with the process and Go
-// runtime collectors), /stats (JSON snapshot) and, with withPprof,
+// runtime collectors, and extra), /stats (JSON snapshot) and, with withPprof,
 // /debug/pprof, on a hardened HTTP server (see monitorConfig). A bare ":port"
 // binds to loopback only; runServe checks addr with parseMonitorAddr before it
 // starts anything.
-func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger) (stop func(), err error) {
+func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger, extra ...prometheus.Collector) (stop func(), err error) {
 	addr, err = parseMonitorAddr(addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", export.MetricsHandler(mon))
+	mux.Handle("/metrics", export.MetricsHandler(mon, extra...)) // extra: the cluster node's, with -cluster
 	mux.Handle("/stats", export.StatsHandler(mon))
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
