@@ -3,6 +3,8 @@ package envelope
 import (
 	"encoding/binary"
 	"errors"
+	"io"
+	"log/slog"
 	"math"
 	"runtime"
 	"testing"
@@ -131,3 +133,5 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,9 +1,5 @@
 //msgp:limit arrays:1024 maps:64
 
-// Package testmsg holds msgp-generated message types for the envelope's
-// tests and benchmarks. The limit directive above bounds every array and map
-// header its decoders accept, so a header cannot make them allocate whatever
-// length it claims.
 package testmsg
 
 //go:generate go run github.com/tinylib/msgp@v1.6.5 -tests=false -io=false
