@@ -3,6 +3,7 @@ package envelope
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/netsys-go/netsys/engine"
 )
@@ -12,8 +13,9 @@ import (
 // that wait (Request, RequestType, Call, Flush) must not be called from a
 // handler of its router.
 type Client struct {
-	ec *engine.Client
-	ep *endpoint
+	ec  *engine.Client
+	ep  *endpoint
+	cur atomic.Pointer[Peer] // the current connection's peer; nil while disconnected
 }
 
 // Dial connects to addr and returns once the server's hello has arrived, so
@@ -23,8 +25,11 @@ type Client struct {
 func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	cfg := buildConfig(opts)
 	ep := newEndpoint(cfg.router, cfg)
+	c := &Client{ep: ep}
 	first := make(chan *Peer, 1)
+	ep.disconnected = func(p *Peer) { c.cur.CompareAndSwap(p, nil) }
 	ep.connected = func(p *Peer) {
+		c.cur.Store(p)
 		select {
 		case first <- p:
 		default: // a reconnection
@@ -35,7 +40,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{ec: ec, ep: ep}
+	c.ec = ec
 	var p *Peer
 	select {
 	case p = <-first: // engine.Dial returns after OnConnect
@@ -57,7 +62,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 
 // Peer returns the peer of the current connection, or ErrNotConnected.
 func (c *Client) Peer() (*Peer, error) {
-	p := PeerOf(c.ec.Session())
+	p := c.cur.Load()
 	if p == nil {
 		return nil, ErrNotConnected
 	}
@@ -91,6 +96,16 @@ func (c *Client) Call(ctx context.Context, typ uint32, req, resp any) error {
 		return err
 	}
 	return p.Call(ctx, typ, req, resp)
+}
+
+// Go sends body as an untyped request without waiting; done gets the answer
+// on the client's event loop. See Peer.Go.
+func (c *Client) Go(body []byte, done func(reply []byte, err error)) error {
+	p, err := c.Peer()
+	if err != nil {
+		return err
+	}
+	return p.Go(body, done)
 }
 
 // Send sends body as an untyped one-way message.

@@ -3,6 +3,7 @@ package envelope
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/netsys-go/netsys/pool"
@@ -47,7 +48,10 @@ type endpoint struct {
 	hello []byte // this side's hello frame
 	stats stats
 
-	connected func(p *Peer) // set by Dial before the first connection; nil on servers
+	peers sync.Map // *session.Session -> *Peer: OnMessage's lookup, without the session's lock
+
+	connected    func(p *Peer) // set by Dial before the first connection; nil on servers
+	disconnected func(p *Peer) // set by Dial; nil on servers
 }
 
 func newEndpoint(r *Router, cfg config) *endpoint {
@@ -91,6 +95,7 @@ func (h *ServerHandler) Stats() Stats { return h.ep.stats.snapshot() }
 func (e *endpoint) OnConnect(s *session.Session) {
 	p := newPeer(s, e)
 	s.Set(peerKey, p)
+	e.peers.Store(s, p)
 	if e.connected != nil {
 		e.connected(p)
 	}
@@ -103,9 +108,13 @@ func (e *endpoint) OnConnect(s *session.Session) {
 }
 
 func (e *endpoint) OnDisconnect(s *session.Session, reason error) {
-	p := PeerOf(s)
+	p := e.peer(s)
 	if p == nil {
 		return
+	}
+	e.peers.Delete(s)
+	if e.disconnected != nil {
+		e.disconnected(p)
 	}
 	p.closed(reason)
 	if e.cfg.onDisconnect != nil {
@@ -113,8 +122,15 @@ func (e *endpoint) OnDisconnect(s *session.Session, reason error) {
 	}
 }
 
+// peer returns the Peer of s, or nil.
+func (e *endpoint) peer(s *session.Session) *Peer {
+	v, _ := e.peers.Load(s)
+	p, _ := v.(*Peer)
+	return p
+}
+
 func (e *endpoint) OnMessage(s *session.Session, msg []byte) {
-	p := PeerOf(s)
+	p := e.peer(s)
 	if p == nil {
 		return
 	}

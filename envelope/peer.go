@@ -172,8 +172,9 @@ func (p *Peer) Flush(ctx context.Context) error {
 
 // call is one request of ours waiting for its answer.
 type call struct {
-	into any         // decode the reply into this (Call); nil: copy the body
-	done chan result // capacity 1; receives the answer once
+	into any                           // decode the reply into this (Call); nil: copy the body
+	fn   func(reply []byte, err error) // Go's callback; nil for a waiting caller
+	done chan result                   // capacity 1; receives the answer once
 }
 
 type result struct {
@@ -295,6 +296,10 @@ func (p *Peer) complete(h Header, body []byte) {
 	if c == nil {
 		return
 	}
+	if c.fn != nil {
+		p.finish(c, h, body)
+		return
+	}
 	var r result
 	switch {
 	case h.Kind == KindError:
@@ -326,9 +331,100 @@ func (p *Peer) closed(reason error) {
 	p.nserve.Store(0)
 	p.mu.Unlock()
 	for _, c := range waiting {
+		if c.fn != nil {
+			<-p.slots
+			fn := c.fn
+			c.fn = nil
+			calls.Put(c)
+			fn(nil, reason)
+			continue
+		}
 		c.done <- result{err: reason}
 	}
 	p.cancel(reason)
+}
+
+// Go sends body as an untyped request without waiting: done receives the
+// answer, on the goroutine that runs the connection's handlers (its event
+// loop, unless engine.WithWorkers), so it must not block; reply aliases the
+// read buffer and is valid only during the call. An error reply comes as a
+// *RemoteError; if the session closes first, done gets the reason. Go does not
+// wait for a slot: with WithMaxInFlight requests in flight it returns ErrBusy
+// and done is never called; otherwise done is called exactly once. done may
+// call Go again (the answered request's slot is free by then): that keeps a
+// window of requests in flight with no goroutine per request, as a load
+// generator does. There is no per-request deadline; requests end at the
+// latest with the session.
+func (p *Peer) Go(body []byte, done func(reply []byte, err error)) error {
+	return p.goRequest(Header{Kind: KindRequest}, body, done)
+}
+
+// GoType is Go with a message type.
+func (p *Peer) GoType(typ uint32, body []byte, done func(reply []byte, err error)) error {
+	return p.goRequest(Header{Kind: KindRequest, Typed: true, Type: typ}, body, done)
+}
+
+func (p *Peer) goRequest(h Header, body []byte, done func([]byte, error)) error {
+	if len(body) > p.ep.cfg.maxBody {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, len(body), p.ep.cfg.maxBody)
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		return fmt.Errorf("%w: %d requests in flight", ErrBusy, cap(p.slots))
+	}
+	c := calls.Get().(*call)
+	c.fn = done
+	p.mu.Lock()
+	if p.err != nil {
+		err := p.err
+		p.mu.Unlock()
+		c.fn = nil
+		calls.Put(c)
+		<-p.slots
+		return err
+	}
+	h.ID = p.nextID()
+	p.calls[h.ID] = c
+	p.mu.Unlock()
+	if err := p.send(h, body); err != nil {
+		p.mu.Lock()
+		mine := p.calls[h.ID] == c
+		if mine {
+			delete(p.calls, h.ID)
+		}
+		p.mu.Unlock()
+		if !mine {
+			return nil // answered or failed by a disconnect meanwhile: done has its answer
+		}
+		c.fn = nil
+		calls.Put(c)
+		<-p.slots
+		if errors.Is(err, session.ErrClosed) {
+			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// finish answers a Go request: it frees the slot, recycles the call and runs
+// the callback. It runs on the session's OnMessage goroutine.
+func (p *Peer) finish(c *call, h Header, body []byte) {
+	fn := c.fn
+	c.fn = nil
+	calls.Put(c)
+	<-p.slots
+	if h.Kind == KindError {
+		re, err := ParseError(body)
+		if err != nil {
+			fn(nil, err)
+		} else {
+			fn(nil, re)
+		}
+		return
+	}
+	fn(body, nil)
 }
 
 // compress reports whether a body of n bytes is to be compressed for this peer.
