@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/envelope"
@@ -51,4 +52,59 @@ func Example() {
 	// sum: 5 <nil>
 	// push: working on it
 	// envelope: remote error (unknown type): envelope: unknown message type: 9
+}
+
+// Keeping a window of requests in flight with Go: each answer, delivered on
+// the client's event loop, sends the next request. No goroutine per request;
+// the reply is valid only during the callback.
+func ExampleClient_Go() {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := envelope.NewRouter(nil)
+	r.HandleUntyped(func(m *envelope.Msg) { _ = m.Reply(m.Body()) })
+	srv, err := engine.NewServer(envelope.NewServerHandler(r, envelope.WithLogger(quiet)), engine.WithLogger(quiet))
+	if err != nil {
+		panic(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		panic(err)
+	}
+	defer srv.Stop(context.Background())
+	c, err := envelope.Dial(context.Background(), srv.Addr().String(), envelope.WithLogger(quiet),
+		envelope.WithEngineOptions(engine.WithLogger(quiet)))
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	const total, window = 1000, 16
+	var mu sync.Mutex
+	sent, answered := 0, 0
+	done := make(chan struct{})
+	var next func()
+	onReply := func(reply []byte, err error) {
+		mu.Lock()
+		answered++
+		finished, more := answered == total, sent < total
+		if more {
+			sent++
+		}
+		mu.Unlock()
+		if finished {
+			close(done)
+		}
+		if more {
+			next()
+		}
+	}
+	next = func() { _ = c.Go([]byte("ping"), onReply) }
+	mu.Lock()
+	sent = window
+	mu.Unlock()
+	for range window {
+		next()
+	}
+	<-done
+	fmt.Println("answered:", answered)
+	// Output:
+	// answered: 1000
 }

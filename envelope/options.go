@@ -59,7 +59,7 @@ func buildConfig(opts []Option) config {
 
 // WithMaxInFlight bounds the requests in flight on one connection, in each
 // direction. Outbound, a Request past the bound waits for a free slot (or
-// its context). Inbound, a request that arrives while the handlers hold n
+// its context), and Go returns ErrBusy at once. Inbound, a request that arrives while the handlers hold n
 // deferred answers for the same peer gets an error reply with CodeBusy (the
 // caller sees ErrBusy). Default DefaultMaxInFlight (1024).
 func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
