@@ -35,7 +35,6 @@ type Peer struct {
 	cancel context.CancelCauseFunc
 	ready  chan struct{} // closed when the peer's hello arrived
 	remote atomic.Uint32 // the features of the peer's hello, once ready is closed
-	slots  chan struct{} // one token per request of ours in flight
 	nserve atomic.Int32  // len(served), read without mu on the fast path
 
 	// Owned by the goroutine running OnMessage for the session.
@@ -51,6 +50,8 @@ type Peer struct {
 	served    map[uint32]struct{} // guarded by mu: the peer's requests with a deferred answer
 	next      uint32              // guarded by mu: the last ID given out
 	err       error               // guarded by mu: why the session closed; nil while open
+	waiting   int                 // guarded by mu: Requests waiting for a slot
+	freed     chan struct{}       // guarded by mu: closed (and replaced) when a slot frees or the session closes while some wait
 }
 
 func newPeer(s *session.Session, ep *endpoint) *Peer {
@@ -58,7 +59,7 @@ func newPeer(s *session.Session, ep *endpoint) *Peer {
 		s:         s,
 		ep:        ep,
 		ready:     make(chan struct{}),
-		slots:     make(chan struct{}, ep.cfg.maxInFlight),
+		freed:     make(chan struct{}),
 		calls:     make(map[uint32]*call),
 		abandoned: make(map[uint32]struct{}),
 		served:    make(map[uint32]struct{}),
@@ -188,25 +189,34 @@ func (p *Peer) call(ctx context.Context, h Header, body []byte, into any) ([]byt
 	if len(body) > p.ep.cfg.maxBody {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, len(body), p.ep.cfg.maxBody)
 	}
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		select {
-		case p.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-p.ctx.Done():
-			return nil, context.Cause(p.ctx)
-		}
-	}
-	defer func() { <-p.slots }()
-
 	c := calls.Get().(*call)
 	c.into = into
 	p.mu.Lock()
+	for len(p.calls) >= p.ep.cfg.maxInFlight && p.err == nil {
+		// Every slot is taken: wait for one to free, under the same lock
+		// that frees them, so no wake-up is lost.
+		freed := p.freed
+		p.waiting++
+		p.mu.Unlock()
+		var err error
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		p.mu.Lock()
+		p.waiting--
+		if err != nil {
+			p.mu.Unlock()
+			c.into = nil
+			calls.Put(c)
+			return nil, err
+		}
+	}
 	if p.err != nil {
 		err := p.err
 		p.mu.Unlock()
+		c.into = nil
 		calls.Put(c)
 		return nil, err
 	}
@@ -218,7 +228,7 @@ func (p *Peer) call(ctx context.Context, h Header, body []byte, into any) ([]byt
 		p.mu.Lock()
 		mine := p.calls[h.ID] == c
 		if mine {
-			delete(p.calls, h.ID)
+			p.remove(h.ID)
 		}
 		p.mu.Unlock()
 		if !mine { // answered or failed by a disconnect meanwhile
@@ -239,7 +249,7 @@ func (p *Peer) call(ctx context.Context, h Header, body []byte, into any) ([]byt
 		p.mu.Lock()
 		mine := p.calls[h.ID] == c
 		if mine {
-			delete(p.calls, h.ID)
+			p.remove(h.ID)
 			if len(p.abandoned) >= maxAbandoned {
 				clear(p.abandoned) // their late replies will count as unknown
 			}
@@ -256,6 +266,16 @@ func (p *Peer) call(ctx context.Context, h Header, body []byte, into any) ([]byt
 	c.into = nil
 	calls.Put(c)
 	return r.body, r.err
+}
+
+// remove takes request id out of the requests in flight, freeing its slot,
+// and wakes the Requests waiting for one. Called with mu held.
+func (p *Peer) remove(id uint32) {
+	delete(p.calls, id)
+	if p.waiting > 0 {
+		close(p.freed)
+		p.freed = make(chan struct{})
+	}
 }
 
 // nextID returns an ID that is neither 0 nor in use, by a request in flight
@@ -285,7 +305,7 @@ func (p *Peer) complete(h Header, body []byte) {
 	p.mu.Lock()
 	c := p.calls[h.ID]
 	if c != nil {
-		delete(p.calls, h.ID)
+		p.remove(h.ID)
 	} else if _, ok := p.abandoned[h.ID]; ok {
 		delete(p.abandoned, h.ID)
 		p.ep.stats.lateReplies.Add(1)
@@ -327,12 +347,15 @@ func (p *Peer) closed(reason error) {
 	p.err = reason
 	waiting := p.calls
 	p.calls = make(map[uint32]*call)
+	if p.waiting > 0 {
+		close(p.freed) // the waiters see err
+		p.freed = make(chan struct{})
+	}
 	clear(p.served)
 	p.nserve.Store(0)
 	p.mu.Unlock()
 	for _, c := range waiting {
 		if c.fn != nil {
-			<-p.slots
 			fn := c.fn
 			c.fn = nil
 			calls.Put(c)
@@ -368,22 +391,18 @@ func (p *Peer) goRequest(h Header, body []byte, done func([]byte, error)) error 
 	if len(body) > p.ep.cfg.maxBody {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, len(body), p.ep.cfg.maxBody)
 	}
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		return fmt.Errorf("%w: %d requests in flight", ErrBusy, cap(p.slots))
-	}
-	c := calls.Get().(*call)
-	c.fn = done
 	p.mu.Lock()
 	if p.err != nil {
 		err := p.err
 		p.mu.Unlock()
-		c.fn = nil
-		calls.Put(c)
-		<-p.slots
 		return err
 	}
+	if n := len(p.calls); n >= p.ep.cfg.maxInFlight {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: %d requests in flight", ErrBusy, n)
+	}
+	c := calls.Get().(*call)
+	c.fn = done
 	h.ID = p.nextID()
 	p.calls[h.ID] = c
 	p.mu.Unlock()
@@ -391,7 +410,7 @@ func (p *Peer) goRequest(h Header, body []byte, done func([]byte, error)) error 
 		p.mu.Lock()
 		mine := p.calls[h.ID] == c
 		if mine {
-			delete(p.calls, h.ID)
+			p.remove(h.ID)
 		}
 		p.mu.Unlock()
 		if !mine {
@@ -399,7 +418,6 @@ func (p *Peer) goRequest(h Header, body []byte, done func([]byte, error)) error 
 		}
 		c.fn = nil
 		calls.Put(c)
-		<-p.slots
 		if errors.Is(err, session.ErrClosed) {
 			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
 		}
@@ -414,7 +432,6 @@ func (p *Peer) finish(c *call, h Header, body []byte) {
 	fn := c.fn
 	c.fn = nil
 	calls.Put(c)
-	<-p.slots
 	if h.Kind == KindError {
 		re, err := ParseError(body)
 		if err != nil {
