@@ -341,3 +341,43 @@ func TestDisconnectFailsPending(t *testing.T) {
 
 var _ engine.Handler = (*envelope.ServerHandler)(nil)
 var _ = session.ErrClosed
+
+// TestBoundManyWaiters: 64 goroutines share 4 slots; every request
+// completes (no lost wake-up) and the bound holds on the server's side too.
+func TestBoundManyWaiters(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	r := envelope.NewRouter(nil)
+	r.HandleUntyped(func(m *envelope.Msg) {
+		w, _ := m.Defer()
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		go func() {
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			_ = w.Reply([]byte("ok"))
+		}()
+	})
+	_, addr := serve(t, r, nil)
+	c := dial(t, addr, envelope.WithMaxInFlight(4))
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if got, err := c.Request(testCtx(t), []byte("x")); err != nil || string(got) != "ok" {
+					t.Errorf("Request = %q, %v", got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if most > 4 {
+		t.Errorf("the server saw %d requests in flight; the client's bound is 4", most)
+	}
+}

@@ -49,6 +49,8 @@ func (r *Msg) Body() []byte { return r.body }
 
 func (r *Msg) answer() error {
 	switch {
+	case r.p == nil:
+		return fmt.Errorf("%w: Msg used after its handler returned (use Defer)", ErrAnswered)
 	case r.h.Kind != KindRequest:
 		return ErrOneWay
 	case r.state != reqOpen:
