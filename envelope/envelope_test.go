@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/envelope"
@@ -379,5 +380,36 @@ func TestBoundManyWaiters(t *testing.T) {
 	wg.Wait()
 	if most > 4 {
 		t.Errorf("the server saw %d requests in flight; the client's bound is 4", most)
+	}
+}
+
+// TestReconnect: a client that reconnects (engine.WithReconnect) exchanges
+// hellos again and serves requests on the new connection; a request pending
+// on the lost one failed with the reason.
+func TestReconnect(t *testing.T) {
+	peers := make(chan *envelope.Peer, 2)
+	_, addr := serve(t, echoRouter(), []envelope.Option{envelope.OnConnect(func(p *envelope.Peer) { peers <- p })})
+	c := dial(t, addr, envelope.WithEngineOptions(engine.WithReconnect(engine.Reconnect{Initial: time.Millisecond})))
+	first := <-peers
+	if got, err := c.Request(testCtx(t), []byte("a")); err != nil || string(got) != "a" {
+		t.Fatalf("Request = %q, %v", got, err)
+	}
+	first.Session().Close(errors.New("kicked"))
+	second := <-peers
+	if second == first {
+		t.Fatal("no new peer after the reconnect")
+	}
+	nettest.Eventually(t, "requests on the new connection", func() bool {
+		got, err := c.Request(testCtx(t), []byte("b"))
+		return err == nil && string(got) == "b"
+	})
+	p, err := c.Peer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Ready():
+	default:
+		t.Error("the new peer's hello has not arrived, yet a request went through")
 	}
 }
