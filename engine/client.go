@@ -237,9 +237,12 @@ func (cl *Client) flushQueue(s *session.Session) {
 	cl.queue = cl.queue[:0]
 }
 
-// Request sends payload and waits for its reply, for protocols that answer
-// requests in order. It returns the reply, a copy the caller owns, or ctx's
-// error if ctx ends first. A reply that arrives after its request gave up is
+// Request matches replies to requests in strict FIFO order, so it breaks
+// when the server also pushes messages: use the envelope package's Client for
+// request/reply beside server push. Request sends payload and waits for the
+// next message the server sends, taking it as the reply. It returns the
+// reply, a copy the caller owns, or ctx's error if ctx ends first (counted as
+// a request timeout). A reply that arrives after its request gave up is
 // discarded, and the next request still gets its own reply. Concurrent
 // Requests are fine: replies are matched in the order the requests were
 // sent. While a request is waiting, incoming messages answer requests and do
@@ -247,8 +250,9 @@ func (cl *Client) flushQueue(s *session.Session) {
 //
 // Request fails with ErrNotConnected while the client is disconnected, and
 // with the disconnect reason (ErrPeerClosed, ErrClientClosed, ...) if the
-// connection is lost before the reply comes. It must not be called from a
-// Handler callback.
+// connection is lost before the reply comes. Called from a Handler callback
+// on this client's event loop, which could not deliver the reply while it
+// waits, it returns ErrInHandler at once.
 func (cl *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
