@@ -327,7 +327,7 @@ func newRun(cfg LoadConfig) (*run, error) {
 // connections in the order their echoes arrive. Level-triggered, its own
 // queueing nearly doubled the gnet servers' tails at 5,000 connections; the
 // mechanism, and why the engine stays level-triggered, are in
-// docs/architecture.md (gnet facts) and docs/benchmarks.md.
+// docs/architecture.md (gnet facts) and docs/bench/NOTES.md.
 var oneReadPerEvent = gnet.WithEdgeTriggeredIOChunk(2)
 
 // now returns the time since r.base in nanoseconds.

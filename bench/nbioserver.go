@@ -42,7 +42,6 @@ func ServeNbio(addr string, pollers int) (*NbioServer, error) {
 		Addrs:   []string{addr},
 		NPoller: pollers,
 	})
-	eng.OnOpen(func(c *nbio.Conn) { c.SetSession(&nbioConn{}) })
 	eng.OnData(h.onData)
 	if err := eng.Start(); err != nil {
 		return nil, fmt.Errorf("bench: nbio echo on %s: %w", addr, err)
@@ -127,7 +126,11 @@ type nbioConn struct {
 // previous reads, and caches the rest. data is the poller's read buffer:
 // valid only during the call.
 func (h *nbioEcho) onData(c *nbio.Conn, data []byte) {
-	ec := c.Session().(*nbioConn)
+	ec, _ := c.Session().(*nbioConn)
+	if ec == nil { // the first read: the state is made here, on the poller that owns it
+		ec = &nbioConn{}
+		c.SetSession(ec)
+	}
 	if ec.cached != nil {
 		ec.cached = mempool.Append(ec.cached, data...)
 		data = *ec.cached

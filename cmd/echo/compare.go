@@ -251,7 +251,7 @@ func writeOutputs(rep *bench.Report, w io.Writer, jsonPath, svgPath, pngPath, la
 		if err := os.WriteFile(jsonPath, b.Bytes(), 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "wrote the report as JSON to %s (echo compare -from %s prints it again)\n", jsonPath, jsonPath)
+		fmt.Fprintf(w, "wrote the report as JSON to %s (-from prints it again)\n", jsonPath)
 	}
 	if latency == "" {
 		latency = defaultLatency
@@ -349,12 +349,8 @@ func writeHeader(w io.Writer, plan []planned, rounds int, pin bool) {
 		total += time.Duration(len(p.servers)) * runTime(p.scenario)
 	}
 	total *= time.Duration(rounds)
-	roundWord := "rounds"
-	if rounds == 1 {
-		roundWord = "round"
-	}
-	fmt.Fprintln(w, fit(fmt.Sprintf("compare: %d scenarios, %d runs a round, %d %s: about %v",
-		len(plan), countRuns(plan), rounds, roundWord, total.Round(time.Second))))
+	fmt.Fprintln(w, fit(fmt.Sprintf("compare: %s, %s a round, %s: about %v",
+		plural(len(plan), "scenario"), plural(countRuns(plan), "run"), plural(rounds, "round"), total.Round(time.Second))))
 	for _, p := range plan {
 		fmt.Fprintln(w, fit(fmt.Sprintf("  %s against %s", p.scenario.Name, strings.Join(p.servers, ", "))))
 		fmt.Fprintln(w, fit("      "+describe(p.scenario)))
@@ -363,6 +359,14 @@ func writeHeader(w io.Writer, plan []planned, rounds int, pin bool) {
 		fmt.Fprintln(w, "Server on CPU 0, load generator on CPU 1, GOMAXPROCS=1 each.")
 	}
 	fmt.Fprintln(w)
+}
+
+// plural formats n things: "1 round", "2 rounds".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // listScenarios writes the scenarios of set, what each measures and the
