@@ -670,7 +670,7 @@ func (res Result) errorText() string {
 		n    int64
 		what string
 	}{
-		{res.ClosedEarly, "connections closed by the server before any echo (at its connection limit?)"},
+		{res.ClosedEarly, "connections closed by the server before any echo (connection limit?)"},
 		{res.ClosedLater, "connections closed by the server after echoing (idle timeout? stopped?)"},
 		{res.Rejected, "echoes that were not frames of the wire format (connection closed)"},
 		{res.Mismatches, "echoes that differ from the message sent"},

@@ -93,7 +93,7 @@ func (rep *Report) draw(dc draw.Canvas, latency string) (string, error) {
 		sty.XAlign, sty.YAlign = draw.XLeft, draw.YBottom
 		dc.FillText(sty, vg.Point{X: dc.Min.X + vg.Millimeter*4, Y: dc.Min.Y + vg.Millimeter*3},
 			fmt.Sprintf("* the server used less than %d%% of its core: the load generator or the scenario set the pace, "+
-				"so its bar is not the server's capacity.", BusyThreshold))
+				"so its bar is not the server's capacity (at a fixed rate, by design).", BusyThreshold))
 	}
 	lat.Draw(draw.Crop(dc, 0, 0, vg.Length(rows)*barHeight+caption, 0))
 	if rows == 0 {

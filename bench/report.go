@@ -76,9 +76,10 @@ func Median(runs []Run) Run {
 }
 
 // CPUPerMessage returns the server's CPU time per measured message in µs, or 0
-// if no message was measured.
+// if no message was measured or the run was idle (one message per
+// connection, then hours of nothing: no per-message figure).
 func (r Run) CPUPerMessage() float64 {
-	if r.Load.Messages == 0 {
+	if r.Load.Messages == 0 || r.idle() {
 		return 0
 	}
 	return r.ServerCPU * 1e6 / float64(r.Load.Messages)

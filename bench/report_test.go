@@ -27,7 +27,7 @@ func sampleReport() *Report {
 		{Scenario: "closed-100c-64B", Server: "engine", Load: withRate(busy, 150_000), ServerCPU: 0.97, ServerBusy: 97, PeakRSS: 20 << 20},
 		{Scenario: "closed-100c-64B", Server: "net", Load: withRate(busy, 100_000), ServerCPU: 0.5, ServerBusy: 50, GCCycles: 3, HostSteal: 12, PeakRSS: 18 << 20},
 		{Scenario: "closed-100c-64B", Server: "gnet", Load: withRate(busy, 200_000), ServerCPU: 0.99, ServerBusy: 99, PeakRSS: 17 << 20},
-		{Scenario: "idle-10000c", Server: "engine", Load: idle, IdleRSS: 10 << 20, LoadRSS: 30 << 20, PeakRSS: 30 << 20},
+		{Scenario: "idle-10000c", Server: "engine", Load: idle, ServerCPU: 0.01, IdleRSS: 10 << 20, LoadRSS: 30 << 20, PeakRSS: 30 << 20},
 		{Scenario: "idle-10000c", Server: "net", Load: idle, IdleRSS: 10 << 20, LoadRSS: 130 << 20, PeakRSS: 130 << 20},
 		{Scenario: "idle-10000c", Server: "gnet", Load: idle, IdleRSS: 10 << 20, LoadRSS: 20 << 20, PeakRSS: 20 << 20},
 	}}
@@ -69,7 +69,7 @@ func TestWriteTable(t *testing.T) {
 		{row: "closed-100c-64B gnet", col: 11, want: "17.0"},
 		{row: "idle-10000c engine", col: 2, want: "-"},
 		{row: "idle-10000c engine", col: 8, want: "0"},    // idle rows are not flagged
-		{row: "idle-10000c engine", col: 7, want: "-"},    // no CPU per message
+		{row: "idle-10000c engine", col: 7, want: "-"},    // no CPU per message, though CPU was used
 		{row: "idle-10000c engine", col: 12, want: "2.0"}, // (30-10) MiB / 10,000 conns
 		{row: "idle-10000c engine", col: 13, want: "0.17"},
 		{row: "idle-10000c engine", col: 14, want: "2.00"},
