@@ -279,6 +279,8 @@ type run struct {
 	lastEchoes int64
 	lastReport time.Time
 	lastRate   float64
+	lastPhase  Phase     // of the last Status call
+	lastShown  time.Time // when it was made
 }
 
 func newRun(cfg LoadConfig) (*run, error) {
@@ -560,6 +562,10 @@ func (r *run) report(phase Phase) {
 		return
 	}
 	now := time.Now()
+	if phase == r.lastPhase && now.Sub(r.lastShown) < statusEvery/2 {
+		return // a tick right after the phase began: it would say the same
+	}
+	r.lastPhase, r.lastShown = phase, now
 	p := Progress{Phase: phase, Elapsed: now.Sub(r.base), Conns: int(r.open.Load())}
 	switch phase { // the time in the phase, from its start on the run's clock
 	case PhaseWarmup:
