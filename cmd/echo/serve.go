@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,6 +61,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The engine's one info line says "listening", as the plain line below
+	// does: it logs its warnings only, unless -v.
+	engineLog := log
+	if !*verbose {
+		engineLog = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	c, err := pickCodec(*codecName, *maxFrame)
 	if err != nil {
 		return err
@@ -80,7 +87,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
 		engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
 		engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
-		engine.WithName("echo"), engine.WithLogger(log))
+		engine.WithName("echo"), engine.WithLogger(engineLog))
 	if err != nil {
 		return err
 	}
@@ -107,7 +114,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		defer tick.Stop()
 		go func() {
 			for range tick.C {
-				fmt.Fprint(stderr, mon.Report())
+				fmt.Fprint(stderr, report(mon.Snapshot()))
 			}
 		}()
 	}
@@ -136,6 +143,19 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		snap.UptimeSeconds, t.Connections.Total, t.Connections.Rejected,
 		t.Messages.In, t.Messages.Out, t.Bytes.In, t.Latency.SinceStart.P99)
 	return stopErr
+}
+
+// report formats snap for -report-every: with one source, whose figures
+// are the total's, the total only, named after the source.
+func report(snap metrics.Snapshot) string {
+	if len(snap.Sources) != 1 {
+		return snap.Report()
+	}
+	src := snap.Sources[0]
+	snap.Sources = nil
+	r := snap.Report()
+	r = strings.Replace(r, "sources 0\n", fmt.Sprintf("source %s/%s\n", src.Kind, src.Name), 1)
+	return strings.Replace(r, "== total ==", fmt.Sprintf("== %s/%s ==", src.Kind, src.Name), 1)
 }
 
 // serveContext is the context serve runs under until SIGINT or SIGTERM; tests
