@@ -221,15 +221,26 @@ func appendPaired(out []Paired, s, o Run) []Paired {
 	cpu := hasEvery(s.CPUPerMsg, n) && hasEvery(o.CPUPerMsg, n)
 	p := Paired{Scenario: s.Scenario, Server: s.Server, Versus: o.Server}
 	for i := range n {
-		p.Headline = append(p.Headline, s.Headlines[i]/o.Headlines[i])
-		p.P99 = append(p.P99, s.P99s[i]/o.P99s[i])
-		p.Tail = append(p.Tail, s.Tails[i]/o.Tails[i])
+		// A round where either server measured nothing (a host too busy to
+		// run it) has no ratio: it gets 0 and does not count as calm.
+		valid := s.Headlines[i] > 0 && o.Headlines[i] > 0 && s.P99s[i] > 0 && o.P99s[i] > 0 && s.Tails[i] > 0 && o.Tails[i] > 0
+		p.Headline = append(p.Headline, ratio(s.Headlines[i], o.Headlines[i]))
+		p.P99 = append(p.P99, ratio(s.P99s[i], o.P99s[i]))
+		p.Tail = append(p.Tail, ratio(s.Tails[i], o.Tails[i]))
 		if cpu {
 			p.CPU = append(p.CPU, s.CPUPerMsg[i]/o.CPUPerMsg[i])
 		}
-		p.Calm = append(p.Calm, known && max(s.Steals[i], o.Steals[i]) <= StealThreshold)
+		p.Calm = append(p.Calm, valid && known && max(s.Steals[i], o.Steals[i]) <= StealThreshold)
 	}
 	return append(out, p)
+}
+
+// ratio returns a/b, or 0 when either is not positive.
+func ratio(a, b float64) float64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	return a / b
 }
 
 // hasEvery reports whether xs holds a positive figure for each of n rounds.
