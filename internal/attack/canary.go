@@ -106,12 +106,12 @@ func addLatency(r *report, prefix string, d []time.Duration) latency {
 	return l
 }
 
-// errText is err's text, or "none".
+// errText names err as endKind does, or says "none".
 func errText(err error) string {
 	if err == nil {
 		return "none"
 	}
-	return err.Error()
+	return endKind(err)
 }
 
 // watched is a set of attack connections whose closing by the server is

@@ -50,7 +50,7 @@ var scenarios = map[string]scenario{
 	"linger": {"peers half-close and read slowly: does a canary on the same loop stall?",
 		config{conns: 300, frames: 500, size: 4096, hold: 15 * time.Second, baseline: 3 * time.Second}, linger},
 	"partial": {"connections each hold an incomplete large frame: peak RSS, and is it returned?",
-		config{conns: 8000, size: 1 << 20, hold: 3 * time.Second}, partial},
+		config{conns: 8000, size: 1 << 20, hold: 20 * time.Second}, partial},
 	"noread": {"peers send continuously and never read: peak RSS, and are they cut?",
 		config{conns: 200, size: 4096, hold: 20 * time.Second}, noRead},
 	"trickle": {"peers send one header byte a second: are they ever closed?",
@@ -74,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.scenario, "scenario", "", "the attack to run (see below)")
 	fs.StringVar(&cfg.addr, "addr", "", "the echo server's address, host:port (loopback)")
-	fs.StringVar(&cfg.monitor, "monitor", "", "the server's monitor address (monitoridle)")
+	fs.StringVar(&cfg.monitor, "monitor", "", "the server's monitor address (monitoridle; default: the one other port the server listens on)")
 	fs.IntVar(&pid, "pid", 0, "the server's process id, for its RSS and fds from /proc")
 	fs.StringVar(&jsonPath, "json", "", "also write the report as JSON to this file (- for stdout)")
 	fs.IntVar(&cfg.conns, "conns", 0, "attack connections (0: the scenario's default; at most 9000)")
@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.size, "frame-size", 0, "payload bytes per frame (halfclose, linger, partial, noread)")
 	fs.IntVar(&cfg.trials, "trials", 0, "trials (halfclose)")
 	fs.DurationVar(&cfg.pause, "pause", 0, "wait between shutdown and reading (halfclose)")
-	fs.DurationVar(&cfg.hold, "hold", 0, "how long the attack is held")
+	fs.DurationVar(&cfg.hold, "hold", 0, "how long the attack is held (partial: the longest wait for RSS to settle)")
 	fs.DurationVar(&cfg.baseline, "baseline", 0, "canary alone before the attack (linger)")
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
@@ -108,7 +108,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-addr port: %w", err)
 	}
 	if cfg.scenario == "monitoridle" && cfg.monitor == "" {
-		return errors.New("monitoridle needs -monitor")
+		if cfg.monitor, err = findMonitor(cfg); err != nil {
+			return err
+		}
 	}
 	cfg = withDefaults(cfg, sc.defaults)
 	if cfg.conns > maxConns || cfg.conns < 0 {
@@ -137,6 +139,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return os.WriteFile(jsonPath, b, 0o644)
+}
+
+// findMonitor returns the one address, other than -addr, that the server
+// listens on: its monitor.
+func findMonitor(cfg config) (string, error) {
+	var other []int
+	for _, p := range cfg.srv.listenPorts() {
+		if p != cfg.port {
+			other = append(other, p)
+		}
+	}
+	if len(other) != 1 {
+		return "", fmt.Errorf("monitoridle: give -monitor (the server listens on ports %v besides %d)", other, cfg.port)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(other[0])), nil
 }
 
 // withDefaults fills cfg's zero settings from d.

@@ -15,7 +15,8 @@ const sendWorkers = 32
 
 // partial opens C connections that each send the header of a frame of
 // -frame-size bytes and all of it but its last byte, with a canary running and
-// the server's RSS sampled every 100 ms. It reports the peak RSS, the canary's
+// the server's RSS sampled every 100 ms. Once sent, it waits (at most -hold)
+// for the server's RSS to stop growing, then reports the peak RSS, the canary's
 // round trips and how many connections the server closed; then it closes them
 // all and reports RSS 1 s, 5 s and 15 s later, and the peak counting that
 // time too (a server that lags behind keeps reading what was sent).
@@ -62,7 +63,7 @@ func partial(cfg config, r *report) error {
 	}
 	wg.Wait()
 	r.add("send_seconds", float64(time.Since(start).Round(10*time.Millisecond))/1e9)
-	time.Sleep(cfg.hold)
+	r.add("settle_seconds", float64(settle(cfg.srv, cfg.hold).Round(10*time.Millisecond))/1e9)
 	during, canaryErr := k.take()
 	r.add("conns_sent_whole", sent.Load())
 	r.add("conns_failed", failed.Load())
@@ -88,6 +89,22 @@ func partial(cfg config, r *report) error {
 	r.summary = fmt.Sprintf("%d conns x %d B partial frames: peak RSS %.0f MiB (%.0f MiB counting after the close), canary p99 %.2f ms (%d round trips, error: %s), %d closed by the server; RSS %s MiB 1/5/15 s after closing",
 		cfg.conns, cfg.size, mib(peak), mib(overall), ms(l.p99), l.n, errText(canaryErr), closed, strings.Join(after, "/"))
 	return nil
+}
+
+// settle waits until the server's RSS has grown by less than 8 MiB over 2 s
+// (it has read what was sent), or at most limit; it returns the time waited.
+func settle(p proc, limit time.Duration) time.Duration {
+	start := time.Now()
+	last := p.rssKiB()
+	for time.Since(start) < limit {
+		time.Sleep(min(2*time.Second, limit-time.Since(start)))
+		now := p.rssKiB()
+		if now-last < 8<<10 {
+			break
+		}
+		last = now
+	}
+	return time.Since(start)
 }
 
 // noRead starts S peers that write frames continuously and never read, for

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +65,11 @@ func (p proc) alive() bool {
 }
 
 // listening reports whether the process holds a TCP socket listening on port.
-func (p proc) listening(port int) bool {
-	inodes := map[string]bool{}
+func (p proc) listening(port int) bool { return slices.Contains(p.listenPorts(), port) }
+
+// listenPorts returns the ports of the TCP sockets the process listens on.
+func (p proc) listenPorts() []int {
+	byInode := map[string]int{} // "socket:[inode]" of every listening socket
 	for _, table := range []string{"net/tcp", "net/tcp6"} {
 		f, err := os.Open(p.path(table))
 		if err != nil {
@@ -78,26 +82,26 @@ func (p proc) listening(port int) bool {
 			if len(fs) < 10 || fs[3] != "0A" {
 				continue
 			}
-			_, hexPort, ok := strings.Cut(fs[1], ":")
-			if n, err := strconv.ParseInt(hexPort, 16, 32); ok && err == nil && int(n) == port {
-				inodes["socket:["+fs[9]+"]"] = true
+			_, hexPort, _ := strings.Cut(fs[1], ":")
+			if n, err := strconv.ParseInt(hexPort, 16, 32); err == nil {
+				byInode["socket:["+fs[9]+"]"] = int(n)
 			}
 		}
 		f.Close()
 	}
-	if len(inodes) == 0 {
-		return false
-	}
 	ents, err := os.ReadDir(p.path("fd"))
 	if err != nil {
-		return false
+		return nil
 	}
+	var ports []int
 	for _, e := range ents {
-		if link, err := os.Readlink(p.path("fd/" + e.Name())); err == nil && inodes[link] {
-			return true
+		link, err := os.Readlink(p.path("fd/" + e.Name()))
+		if port, ok := byInode[link]; err == nil && ok && !slices.Contains(ports, port) {
+			ports = append(ports, port)
 		}
 	}
-	return false
+	slices.Sort(ports)
+	return ports
 }
 
 // mib converts KiB to MiB rounded to 0.1; -1 stays -1.

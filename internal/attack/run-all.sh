@@ -21,7 +21,7 @@ mkdir -p "$out"
 cd "$(dirname "$0")/../.."
 go build -o "$out/attack" ./internal/attack
 
-pid= addr= monitor=
+pid= addr=
 
 # start NAME NOFILE [serve flags...]: a server under an fd limit of NOFILE.
 start() {
@@ -40,10 +40,10 @@ start() {
 		kill "$pid" 2>/dev/null || true
 		exit 1
 	fi
-	monitor=$(grep -m1 'monitor' "$out/$name.server.err" | sed -n 's/.* addr=\([^ ]*\).*/\1/p' || true)
 }
 
-# stop NAME: SIGTERM, then SIGKILL after 15 s; records the exit status.
+# stop NAME: SIGTERM, then SIGKILL after 15 s; records the exit status and
+# how many log lines of each level the server wrote.
 stop() {
 	local name=$1 rc=0
 	kill -TERM "$pid" 2>/dev/null || true
@@ -53,16 +53,20 @@ stop() {
 	done
 	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" || rc=$?
-	echo "server_exit_status $rc" | tee -a "$out/$name.txt"
+	{
+		echo "server_exit_status $rc"
+		for level in ERROR WARN INFO; do
+			echo "server_log_$level $(grep -c "level=$level" "$out/$name.server.err" || true)"
+		done
+	} | tee -a "$out/$name.txt"
 }
 
 # attack NAME [flags...]: one scenario against the running server.
 attack() {
-	local name=$1 extra="ATTACK_FLAGS_$1" mon=()
+	local name=$1 extra="ATTACK_FLAGS_$1"
 	shift
-	[[ -n $monitor ]] && mon=(-monitor "$monitor")
 	# shellcheck disable=SC2086 # the extra flags are a word list
-	"$out/attack" -scenario "$name" -addr "$addr" -pid "$pid" -json "$out/$name.json" "${mon[@]}" "$@" ${!extra:-} |
+	"$out/attack" -scenario "$name" -addr "$addr" -pid "$pid" -json "$out/$name.json" "$@" ${!extra:-} |
 		tee "$out/$name.txt" || echo "attack $name failed" | tee -a "$out/$name.txt"
 }
 
@@ -88,7 +92,7 @@ run fdexhaust 2048 "" -conns 4000
 run monitoridle 20000 "-monitor 127.0.0.1:0" -conns 2000 -hold 30s
 run halfclose 20000 "" -frames 2000 -frame-size 4096 -pause 300ms -trials 8
 run linger 20000 "-loops 1" -conns 300 -frames 500 -frame-size 4096 -baseline 3s -hold 15s
-run partial 20000 "" -conns 2000 -frame-size 1048576 -hold 3s
+run partial 20000 "" -conns 2000 -frame-size 1048576 -hold 20s
 run noread 20000 "" -conns 200 -frame-size 4096 -hold 30s
 run trickle 20000 "" -conns 5000 -hold 40s
 echo "reports in $out"
