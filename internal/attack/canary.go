@@ -81,13 +81,17 @@ func (k *canary) stop() {
 	k.wg.Wait()
 }
 
-// check stops the loop and makes one more round trip, within timeout.
+// check stops the loop and makes one more round trip, within timeout. A
+// canary that failed once stays failed: its stream may be out of step.
 func (k *canary) check(timeout time.Duration) error {
 	k.stop()
 	if _, err := k.take(); err != nil {
 		return err
 	}
 	_, err := roundTrip(k.conn, []byte("canary-check"), make([]byte, 64), timeout)
+	k.mu.Lock()
+	k.err = err
+	k.mu.Unlock()
 	return err
 }
 

@@ -10,6 +10,11 @@ import (
 	"time"
 )
 
+// sendLimit bounds partial's sending: connections not opened by then are
+// not opened, and a write still blocked then (the server stopped reading)
+// counts as blocked.
+const sendLimit = 30 * time.Second
+
 // sendWorkers bounds the goroutines that dial and write in partial.
 const sendWorkers = 32
 
@@ -36,16 +41,15 @@ func partial(cfg config, r *report) error {
 	binary.BigEndian.PutUint32(body, uint32(cfg.size))
 	w := &watched{}
 	defer w.closeAll()
-	var sent, failed atomic.Int64
-	var next atomic.Int64
-	stop := time.Now().Add(cfg.hold + 60*time.Second) // bounds a write the server never reads
+	var sent, blocked, failed, next atomic.Int64
 	start := time.Now()
+	stop := start.Add(sendLimit)
 	var wg sync.WaitGroup
 	for range sendWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(cfg.conns) {
+			for time.Now().Before(stop) && next.Add(1) <= int64(cfg.conns) {
 				c, err := net.DialTimeout("tcp", cfg.addr, 2*time.Second)
 				if err != nil {
 					failed.Add(1)
@@ -53,11 +57,14 @@ func partial(cfg config, r *report) error {
 				}
 				w.add(c, c)
 				_ = c.SetWriteDeadline(stop)
-				if _, err := c.Write(body); err != nil {
+				switch _, err := c.Write(body); {
+				case err == nil:
+					sent.Add(1)
+				case endKind(err) == "timeout":
+					blocked.Add(1)
+				default:
 					failed.Add(1)
-					continue
 				}
-				sent.Add(1)
 			}
 		}()
 	}
@@ -65,7 +72,9 @@ func partial(cfg config, r *report) error {
 	r.add("send_seconds", float64(time.Since(start).Round(10*time.Millisecond))/1e9)
 	r.add("settle_seconds", float64(settle(cfg.srv, cfg.hold).Round(10*time.Millisecond))/1e9)
 	during, canaryErr := k.take()
+	r.add("conns_opened", w.len())
 	r.add("conns_sent_whole", sent.Load())
+	r.add("conns_write_blocked", blocked.Load())
 	r.add("conns_failed", failed.Load())
 	peak := rss.peak.Load()
 	r.add("rss_peak_mib", mib(peak))
@@ -86,8 +95,8 @@ func partial(cfg config, r *report) error {
 	}
 	overall := rss.peak.Load()
 	r.add("rss_peak_overall_mib", mib(overall))
-	r.summary = fmt.Sprintf("%d conns x %d B partial frames: peak RSS %.0f MiB (%.0f MiB counting after the close), canary p99 %.2f ms (%d round trips, error: %s), %d closed by the server; RSS %s MiB 1/5/15 s after closing",
-		cfg.conns, cfg.size, mib(peak), mib(overall), ms(l.p99), l.n, errText(canaryErr), closed, strings.Join(after, "/"))
+	r.summary = fmt.Sprintf("%d conns x %d B partial frames (%d sent, %d blocked): peak RSS %.0f MiB (%.0f MiB counting after the close), canary p99 %.2f ms (%d round trips, error: %s), %d closed by the server; RSS %s MiB 1/5/15 s after closing",
+		cfg.conns, cfg.size, sent.Load(), blocked.Load(), mib(peak), mib(overall), ms(l.p99), l.n, errText(canaryErr), closed, strings.Join(after, "/"))
 	return nil
 }
 
