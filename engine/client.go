@@ -334,7 +334,9 @@ func (cl *Client) Monitor() *metrics.Monitor { return cl.t.o.monitor }
 
 // Close closes the client for good: it stops reconnecting, closes the
 // connection (OnDisconnect sees ErrClientClosed, pending Requests fail with
-// it), stops the event loop and returns once OnDisconnect has run. Messages
+// it), lets what was sent before it reach the server (waiting at most the
+// linger, WithLinger, for a server that does not read), stops the event loop
+// and returns once OnDisconnect has run. Messages
 // still queued from a disconnected period are discarded: Close then returns
 // an error wrapping ErrSendsDropped that says how many. Later calls return
 // nil. Called from a Handler callback on the client's event loop, Close does
