@@ -4,8 +4,9 @@
 //
 // The pieces:
 //
-//   - [Load] drives load against an echo server in the default wire format
-//     (a 4-byte big-endian length, then the payload): closed loop with one or
+//   - [Load] drives load against an echo server, over TCP or a Unix socket
+//     ([SplitAddr]), in the default wire format (a 4-byte big-endian length,
+//     then the payload): closed loop with one or
 //     more messages in flight per connection, open loop at a fixed rate (one
 //     message or a pipelined burst at each scheduled time), or idle
 //     connections for measuring memory. Every echo is checked byte for

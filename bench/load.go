@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,7 +40,7 @@ const (
 // default, given in its comment.
 type LoadConfig struct {
 	Name    string // copied to Result.Name; default empty
-	Addr    string // host:port of the echo server; required
+	Addr    string // of the echo server, as SplitAddr reads it: host:port or unix:///path; required
 	Conns   int    // connections; default 1
 	Payload int    // payload bytes per message, at most MaxPayload; default 64
 	// InFlight is, in closed loop, the messages outstanding per connection
@@ -78,8 +79,8 @@ func (c LoadConfig) withDefaults() (LoadConfig, error) {
 	if c.Duration == 0 {
 		c.Duration = 10 * time.Second
 	}
-	switch {
-	case c.Addr == "":
+	switch _, address := SplitAddr(c.Addr); {
+	case address == "":
 		return c, fmt.Errorf("%w: no address", ErrConfig)
 	case c.Conns < 0:
 		return c, fmt.Errorf("%w: Conns %d: want 1 or more", ErrConfig, c.Conns)
@@ -204,8 +205,9 @@ type Percentile struct {
 // percentilePoints are the points Result.Percentiles holds.
 var percentilePoints = []float64{50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100}
 
-// Load drives load against the echo server at cfg.Addr and returns what it
-// measured. It opens cfg.Conns connections, in parallel but a bounded number
+// Load drives load against the echo server at cfg.Addr (over TCP, or over a
+// Unix socket for "unix:///path") and returns what it measured. It opens
+// cfg.Conns connections, in parallel but a bounded number
 // at a time, then sends messages in the default wire format (codec.Default)
 // for cfg.Warmup and then cfg.Duration, stops sending and waits a few seconds
 // at most for the last echoes. Every echo is checked byte for byte against
@@ -382,9 +384,10 @@ feed:
 // a burst of connects can overrun the server's accept backlog.
 func (r *run) dial(ctx context.Context, id int) error {
 	d := net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+	network, address := SplitAddr(r.cfg.Addr)
 	backoff := dialBackoff
 	for attempt := 1; ; attempt++ {
-		nc, err := d.DialContext(ctx, "tcp", r.cfg.Addr)
+		nc, err := d.DialContext(ctx, network, address)
 		if err == nil {
 			l := r.loops[id%len(r.loops)]
 			gc, err := l.cli.EnrollContext(nc, &conn{id: id}) // closes nc: gnet keeps a dup of its fd
@@ -405,6 +408,17 @@ func (r *run) dial(ctx context.Context, id int) error {
 		}
 		backoff *= 2
 	}
+}
+
+// SplitAddr splits the address of an echo server, "host:port",
+// "tcp://host:port" or "unix:///path", into a network ("tcp" or "unix") and
+// an address for the net package. Anything else is taken as a TCP host:port
+// for the net package to judge.
+func SplitAddr(addr string) (network, address string) {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return "unix", path
+	}
+	return "tcp", strings.TrimPrefix(addr, "tcp://")
 }
 
 // retryable reports whether a connect failed for want of room at the server

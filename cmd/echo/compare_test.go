@@ -135,6 +135,50 @@ func TestCompareRounds(t *testing.T) {
 	}
 }
 
+// TestCompareUnix runs the ping-pong over a Unix socket against every
+// server: each listens on a socket of its own, in a directory under TMPDIR
+// that is gone afterwards.
+func TestCompareUnix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and load generators as child processes")
+	}
+	t.Setenv("NETSYS_ECHO_MAIN", "1")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	err := runCompare([]string{"-fixed", "-scenario", "^pingpong-unix-1c-64B$", "-warmup", "100ms", "-duration", "300ms",
+		"-json", jsonPath}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if want := "1 conns, 64 B, closed loop, Unix socket, 100ms + 300ms"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("compare said on stderr:\n%s\nwant %q", stderr.String(), want)
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var servers []string
+	for _, r := range rep.Runs {
+		servers = append(servers, r.Server)
+		if r.Scenario != "pingpong-unix-1c-64B" || r.Load.Messages == 0 || r.Load.Errors != 0 {
+			t.Errorf("%s: %s, %d messages, %d errors; want the Unix ping-pong with messages and no errors",
+				r.Server, r.Scenario, r.Load.Messages, r.Load.Errors)
+		}
+	}
+	if !reflect.DeepEqual(servers, bench.Servers) {
+		t.Errorf("report runs against %q; want %q", servers, bench.Servers)
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+		t.Errorf("TMPDIR after compare holds %v (%v); want the runs' socket directories removed", left, err)
+	}
+}
+
 func TestCompareFlags(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -263,9 +307,10 @@ func TestCompareHeader(t *testing.T) {
 	var b bytes.Buffer
 	writeHeader(&b, plan, 2, true)
 	out := b.String()
-	for _, want := range []string{"compare: 5 scenarios, 18 runs a round, 2 rounds: about ",
+	for _, want := range []string{"compare: 7 scenarios, 26 runs a round, 2 rounds: about ",
 		"  idle-10000c against engine, net, gnet, nbio\n", "  closed-100c-64B against engine, net, gnet\n",
-		"      100 conns, 64 B, closed loop, 250ms + 1s\n"} {
+		"      100 conns, 64 B, closed loop, 250ms + 1s\n",
+		"  pingpong-unix-1c-64B against engine, net, gnet, nbio\n      1 conns, 64 B, closed loop, Unix socket, 250ms + 1s\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("header lacks %q:\n%s", want, out)
 		}

@@ -25,7 +25,7 @@ func init() {
 func runLoad(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:9000", "address of the echo server")
+	addr := fs.String("addr", "127.0.0.1:9000", "address of the echo server: host:port or unix:///path")
 	conns := fs.Int("conns", 100, "connections")
 	size := fs.Int("size", 64, "payload bytes per message")
 	inflight := fs.Int("inflight", 1, "messages in flight per connection (1 = request/response, more = pipelined); with -rate, messages per burst")
