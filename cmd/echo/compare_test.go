@@ -37,11 +37,12 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
 	}
-	for _, row := range []string{"closed-100c-64B  net ", "closed-100c-64B  gnet ", "fixed-100c-64B   nbio "} {
-		if !strings.Contains(stdout.String(), row) {
+	for _, row := range []string{"closed-100c-64B net ", "closed-100c-64B gnet ", "fixed-100c-64B nbio "} {
+		if !slices.ContainsFunc(tableLines(stdout.String()), func(l string) bool { return strings.HasPrefix(l, row) }) {
 			t.Errorf("compare table lacks a row %q:\n%s", row, stdout.String())
 		}
 	}
+	checkWidth(t, stdout.String())
 	for _, want := range []string{"compare: 2 scenarios, 5 runs a round", "wrote the report as JSON to " + jsonPath,
 		"wrote the plot to " + svgPath + " (latency of closed-100c-64B)"} {
 		if !strings.Contains(stderr.String(), want) {
@@ -240,11 +241,10 @@ func TestCompareFrom(t *testing.T) {
 		!strings.Contains(err.Error(), `-latency "nomatch"`) {
 		t.Errorf("compare -from -latency nomatch = %v; want an error naming -latency", err)
 	}
-	for _, want := range []string{"closed-100c-64B engine 110", "closed-100c-64B engine÷gnet all 2 0.85 (0.85 - 0.86)",
-		"closed-100c-64B gnet÷net all 2 1.30 (1.30 - 1.40)"} {
-		if !slices.ContainsFunc(strings.Split(stdout.String(), "\n"), func(l string) bool {
-			return strings.HasPrefix(strings.Join(strings.Fields(l), " "), want)
-		}) {
+	for _, want := range []string{"closed-100c-64B engine 110",
+		"closed-100c-64B engine÷gnet all 2 / calm 2 headline 0.85 (0.85 - 0.86) calm 0.85 (0.85 - 0.86)",
+		"closed-100c-64B gnet÷net all 2 / calm 2 headline 1.30 (1.30 - 1.40) calm 1.30 (1.30 - 1.40)"} {
+		if !slices.ContainsFunc(tableLines(stdout.String()), func(l string) bool { return strings.HasPrefix(l, want) }) {
 			t.Errorf("compare -from printed no line starting %q:\n%s", want, stdout.String())
 		}
 	}
@@ -278,6 +278,40 @@ func TestCompareFromCommitted(t *testing.T) {
 			t.Errorf("compare -from %s: %v", f, err)
 		} else if !strings.HasPrefix(stdout.String(), "scenario ") {
 			t.Errorf("compare -from %s printed no table:\n%s", f, stdout.String())
+		} else {
+			checkWidth(t, stdout.String())
+		}
+	}
+}
+
+// tableLines returns the lines of the tables compare printed, each line
+// under a scenario's heading (indented) prefixed with that heading, and
+// reduced to its fields joined by single spaces: "closed-100c-64B engine
+// 110 ..." for a run's row, "closed-100c-64B engine÷gnet all 2 / calm 2
+// headline 0.85 ..." for a line of paired ratios.
+func tableLines(out string) []string {
+	var lines []string
+	heading := ""
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 0:
+		case strings.HasPrefix(l, " "):
+			lines = append(lines, heading+" "+strings.Join(f, " "))
+		default:
+			heading = strings.Join(f, " ")
+			lines = append(lines, heading)
+		}
+	}
+	return lines
+}
+
+// checkWidth fails t for every line of out wider than 80 columns.
+func checkWidth(t *testing.T, out string) {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if n := len([]rune(l)); n > 80 {
+			t.Errorf("line of %d columns; want at most 80: %q", n, l)
 		}
 	}
 }
