@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -51,6 +52,10 @@ type options struct {
 	sendQueue      int                             // client only
 	poolTimeout    time.Duration                   // pool only
 	groupHook      func(group string, members int) // server only
+	tls            *tls.Config                     // nil: plaintext
+	hsTimeout      time.Duration
+	maxHandshakes  int
+	hsQueue        int
 }
 
 // checkPayload returns codec.ErrFrameTooLarge, wrapped with the sizes, for a
