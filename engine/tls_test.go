@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/internal/certs"
 	"github.com/netsys-go/netsys/internal/nettest"
@@ -456,5 +457,185 @@ func TestTLSBadInput(t *testing.T) {
 	}
 	if n := srv.Monitor().Snapshot().Total.Errors["handshake"]; n < 2 {
 		t.Errorf("handshake errors in the monitor = %d; want at least 2", n)
+	}
+}
+
+// TestTLSLimits checks that the engine's limits hold on TLS sessions: the
+// frame size, the memory budget, the frame and idle timeouts, the write
+// high-water mark (counting ciphertext), each closing only its session.
+func TestTLSLimits(t *testing.T) {
+	b := bundle(t)
+	for _, tc := range []struct {
+		name  string
+		opts  []engine.Option
+		input []byte // the bad session's plaintext
+		want  error
+	}{
+		{"frame too large", []engine.Option{engine.WithMaxFrameSize(1024)}, []byte{0, 0x10, 0, 0}, codec.ErrFrameTooLarge},
+		{"memory budget", []engine.Option{engine.WithMemoryLimit(1 << 20)}, append([]byte{0, 0x20, 0, 0}, make([]byte, 100)...), engine.ErrMemoryLimit},
+		{"frame timeout", []engine.Option{engine.WithFrameTimeout(200 * time.Millisecond)}, []byte{0, 0, 0, 50, 1, 2}, engine.ErrFrameTimeout},
+		{"idle timeout", []engine.Option{engine.WithIdleTimeout(300 * time.Millisecond)}, nil, engine.ErrIdleTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := &nettest.Recorder{Echo: true}
+			_, addr := start(t, rec, append(tc.opts, engine.WithTLS(b.ServerConfig()))...)
+			bad := dialTLS(t, addr, b.ClientConfig())
+			if tc.input != nil {
+				if _, err := bad.tc.Write(tc.input); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ev := rec.WaitCount(t, "connect", 1)[0]
+			if tc.want != engine.ErrIdleTimeout {
+				healthy := dialTLS(t, addr, b.ClientConfig())
+				healthy.echo(t, "hello")
+				defer healthy.echo(t, "after")
+			}
+			if err := rec.Disconnect(t, ev.Session.ID()); !errors.Is(err, tc.want) {
+				t.Errorf("reason = %v; want %v", err, tc.want)
+			}
+			waitClosed(t, bad.raw)
+		})
+	}
+
+	t.Run("slow consumer", func(t *testing.T) {
+		rec := &nettest.Recorder{}
+		_, addr := start(t, rec, engine.WithTLS(b.ServerConfig()),
+			engine.WithWriteHighWater(256<<10), engine.WithSocketBuffers(32<<10, 32<<10))
+		slow := dialTLS(t, addr, b.ClientConfig())
+		if tc, ok := slow.raw.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(16 << 10)
+		}
+		slowS := rec.WaitCount(t, "connect", 1)[0].Session
+		healthy := dialTLS(t, addr, b.ClientConfig())
+		healthyS := rec.WaitCount(t, "connect", 2)[1].Session
+		chunk := bytes.Repeat([]byte("x"), 16<<10)
+		var err error
+		for i := 0; i < 10_000 && err == nil; i++ {
+			err = slowS.Send(chunk)
+			if i%64 == 0 {
+				if err := healthyS.Send([]byte("tick")); err != nil {
+					t.Fatalf("healthy Send: %v", err)
+				}
+				if got := healthy.recv(t); string(got) != "tick" {
+					t.Fatalf("healthy got %q", got)
+				}
+			}
+		}
+		if err := rec.Disconnect(t, slowS.ID()); !errors.Is(err, engine.ErrSlowConsumer) {
+			t.Fatalf("slow reason = %v; want ErrSlowConsumer", err)
+		}
+		if err := healthyS.Send([]byte("after")); err != nil {
+			t.Fatal(err)
+		}
+		if got := healthy.recv(t); string(got) != "after" {
+			t.Errorf("healthy got %q", got)
+		}
+	})
+}
+
+// TestTLSHandshakeCap: with one handshake slot and no queue, a handshake
+// that stalls holds the slot and the next is refused (cause "busy"), while
+// an established session keeps echoing.
+func TestTLSHandshakeCap(t *testing.T) {
+	b := bundle(t)
+	rec := &nettest.Recorder{Echo: true}
+	srv, addr := start(t, rec, engine.WithTLS(b.ServerConfig()), engine.WithMaxHandshakes(1, -1))
+	healthy := dialTLS(t, addr, b.ClientConfig())
+	healthy.echo(t, "hello")
+	staller := nettest.Dial(t, addr)
+	if _, err := staller.Write([]byte{22, 3, 1}); err != nil {
+		t.Fatal(err)
+	}
+	// The staller's handshake may start after the next one's: retry until
+	// one is refused.
+	nettest.Eventually(t, "a busy refusal", func() bool {
+		c := nettest.Dial(t, addr)
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err := io.Copy(io.Discard, c)
+		c.Close()
+		return err == nil && srv.HandshakeFailures()["busy"] > 0
+	})
+	healthy.echo(t, "still here")
+}
+
+// TestTLSWorkers runs the handler on workers over TLS, with a queue small
+// enough that the session pauses.
+func TestTLSWorkers(t *testing.T) {
+	b := bundle(t)
+	rec := &nettest.Recorder{Echo: true}
+	_, addr := start(t, rec, engine.WithTLS(b.ServerConfig()), engine.WithWorkers(2), engine.WithWorkerQueue(4, engine.OverflowPause))
+	p := dialTLS(t, addr, b.ClientConfig())
+	var batch []byte
+	for i := range 300 {
+		batch = append(batch, nettest.Frame([]byte{byte(i), byte(i >> 8)})...)
+	}
+	go func() { _, _ = p.tc.Write(batch) }()
+	for i := range 300 {
+		if got := p.recv(t); len(got) != 2 || int(got[0])|int(got[1])<<8 != i {
+			t.Fatalf("message %d = %v", i, got)
+		}
+	}
+}
+
+// TestTLSPool dials a Pool over mutual TLS.
+func TestTLSPool(t *testing.T) {
+	b := bundle(t)
+	_, addr := start(t, &nettest.Recorder{Echo: true}, engine.WithTLS(b.MutualServerConfig()))
+	ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
+	defer cancel()
+	p, err := engine.NewPool(ctx, addr, 3, engine.WithTLS(b.MutualClientConfig()), engine.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for i := range 10 {
+		msg := []byte{byte(i)}
+		got, err := p.Request(ctx, msg)
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Fatalf("Request %d: %v, %v", i, got, err)
+		}
+	}
+}
+
+// TestTLSHotPathAllocs measures the allocations of a round trip of 16
+// pipelined 64-byte messages over TLS 1.3 once the session is established,
+// in the whole process: the server's engine path (decrypt, decode, handler,
+// Send, encrypt, write) and the crypto/tls client. crypto/tls allocates 24
+// bytes each time it pulls bytes from its net.Conn (see internal/tlsio), on
+// both sides; nothing else may allocate.
+func TestTLSHotPathAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates on its own")
+	}
+	b := bundle(t)
+	for _, reply := range []bool{false, true} {
+		echo := func(s *session.Session, msg []byte) { _ = s.Send(msg) }
+		if reply {
+			echo = func(s *session.Session, msg []byte) { _ = s.Reply(msg) }
+		}
+		_, addr := start(t, engine.HandlerFuncs{Message: echo}, engine.WithLoops(1), engine.WithTLS(b.ServerConfig()))
+		p := dialTLS(t, addr, b.ClientConfig())
+		var out []byte
+		for range 16 {
+			out = append(out, nettest.Frame(make([]byte, 64))...)
+		}
+		in := make([]byte, len(out))
+		do := func() {
+			if _, err := p.tc.Write(out); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(p.tc, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 100 {
+			do()
+		}
+		allocs := testing.AllocsPerRun(300, do)
+		t.Logf("Reply %v: %.2f allocations per round trip of 16 messages (%.3f per message), both sides", reply, allocs, allocs/16)
+		if allocs > 2.5 {
+			t.Errorf("allocations per round trip = %.2f; want at most 2 (crypto/tls's one per read, server and client)", allocs)
+		}
 	}
 }
