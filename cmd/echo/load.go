@@ -34,7 +34,12 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	idle := fs.Bool("idle", false, "send one message per connection, then hold the connections open (for server memory)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	name := fs.String("name", "", "name of the run, copied into the result")
+	tlsFlags := addLoadTLSFlags(fs)
 	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	tlsCfg, err := tlsFlags.config(*addr)
+	if err != nil {
 		return err
 	}
 	// bench.LoadConfig reads zero as "the default"; on the command line the
@@ -58,6 +63,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		Duration: *duration,
 		Rate:     *rate,
 		Idle:     *idle,
+		TLS:      tlsCfg,
 		Status:   func(p bench.Progress) { status.show(p.String()) },
 	})
 	status.end()

@@ -38,6 +38,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	withPprof := fs.Bool("pprof", false, "also serve /debug/pprof on the monitor address")
 	reportEvery := fs.Duration("report-every", 0, "print the monitor's report to stderr at this interval (0: off)")
 	verbose := fs.Bool("v", false, "log debug lines")
+	tlsFlags := addServeTLSFlags(fs)
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -66,14 +67,19 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	tlsOpts, tlsCleanup, err := tlsFlags.options(log)
+	if err != nil {
+		return err
+	}
+	defer tlsCleanup()
 	mon := metrics.NewMonitor()
 	srv, err := engine.NewServer(engine.HandlerFuncs{
 		Message: func(s *session.Session, msg []byte) { _ = s.Reply(msg) },
 	},
-		engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
-		engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
-		engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
-		engine.WithName("echo"), engine.WithLogger(log))
+		append([]engine.Option{engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
+			engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
+			engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
+			engine.WithName("echo"), engine.WithLogger(log)}, tlsOpts...)...)
 	if err != nil {
 		return err
 	}
