@@ -48,7 +48,10 @@ import (
 // runs once it has succeeded, and Session.TLS returns the negotiated state.
 // A failed handshake never reaches the handler: it is counted by cause
 // (Server.HandshakeFailures, the monitor's "handshake" errors) and logged.
-// A client's Dial returns the failure, wrapping ErrTLSHandshake. On a client,
+// A client's Dial returns the failure, wrapping ErrTLSHandshake. While its
+// handshake runs, a server's connection is a session in StateConnecting:
+// Server.Count and Sessions include it, and sends to it fail with
+// ErrNotConnected. On a client,
 // an empty cfg.ServerName is taken from the address dialled (unless
 // cfg.InsecureSkipVerify is set). Default nil: plaintext.
 func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
@@ -89,6 +92,7 @@ type tlsConn struct {
 	closed  atomic.Bool              // set by endTLS: the connection closed before the handshake's result was used
 	told    atomic.Bool              // ready was sent its one value
 	pend    []byte                   // plaintext not decoded because the worker queue filled
+	err     error                    // Feed's error, kept until pend is decoded
 }
 
 type hsResult struct {
@@ -245,6 +249,10 @@ func (c *conn) readTLS() (start int64, msgs int) {
 			return start, msgs
 		}
 	}
+	if x.err != nil {
+		c.tlsFailed(x.err)
+		return start, msgs
+	}
 	if buffered == 0 {
 		return start, msgs
 	}
@@ -254,8 +262,12 @@ func (c *conn) readTLS() (start int64, msgs int) {
 	c.loop.keepPlain(pt)
 	m, ok := c.decodeTLS(pt, start)
 	msgs += m
-	if ok && ferr != nil {
+	switch {
+	case ferr == nil:
+	case ok:
 		c.tlsFailed(ferr)
+	case c.s.State() == session.StateConnected:
+		x.err = ferr // the worker queue filled: after what it left undecoded
 	}
 	return start, msgs
 }
@@ -282,7 +294,7 @@ func (c *conn) decodeTLS(pt []byte, start int64) (msgs int, ok bool) {
 // tlsFailed closes the session for an error crypto/tls found after the
 // handshake. A close_notify is a clean end unless it cut a frame off.
 func (c *conn) tlsFailed(err error) {
-	if errors.Is(err, tlsio.ErrCloseNotify) && c.part == nil && len(c.tls.pend) == 0 {
+	if errors.Is(err, tlsio.ErrCloseNotify) && c.part == nil {
 		c.s.Close(ErrPeerClosed)
 		return
 	}
@@ -319,8 +331,12 @@ func (c *conn) handshakeDone(r *hsResult) (start int64, msgs int) {
 	x.tell(nil)
 	pt, err := x.tc.Activate()
 	msgs, ok := c.decodeTLS(pt, start)
-	if ok && err != nil {
+	switch {
+	case err == nil:
+	case ok:
 		c.tlsFailed(err)
+	case c.s.State() == session.StateConnected:
+		x.err = err
 	}
 	return start, msgs
 }
