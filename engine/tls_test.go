@@ -639,3 +639,48 @@ func TestTLSHotPathAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSHandshakeFlood: 40 handshakes that never finish against 4 slots and
+// a queue of 10 (the rest refused at once) cost an established session
+// nothing but the loop's copies: it keeps its round trips all along.
+func TestTLSHandshakeFlood(t *testing.T) {
+	b := bundle(t)
+	rec := &nettest.Recorder{Echo: true}
+	srv, addr := start(t, rec, engine.WithTLS(b.ServerConfig()), engine.WithMaxHandshakes(4, 10), engine.WithLoops(1))
+	healthy := dialTLS(t, addr, b.ClientConfig())
+	healthy.echo(t, "before")
+	for i := range 40 {
+		c := nettest.Dial(t, addr)
+		if _, err := c.Write([]byte{22, 3, 1, 0, 200, 1}); err != nil {
+			t.Fatal(err)
+		}
+		if i%8 == 0 {
+			healthy.echo(t, "during")
+		}
+	}
+	nettest.Eventually(t, "26 busy refusals", func() bool { return srv.HandshakeFailures()["busy"] >= 26 })
+	for range 20 {
+		healthy.echo(t, "after")
+	}
+	if n := rec.Count("connect"); n != 1 {
+		t.Errorf("connect events = %d; want 1", n)
+	}
+}
+
+// TestTLSCertificateRotation swaps the server's certificate through
+// GetCertificate (certs.Rotating) while a session is open: new handshakes
+// get the new one, the open session keeps working.
+func TestTLSCertificateRotation(t *testing.T) {
+	old, next := bundle(t), bundle(t)
+	rot := certs.NewRotating(old.Server)
+	_, addr := start(t, &nettest.Recorder{Echo: true}, engine.WithTLS(&tls.Config{GetCertificate: rot.GetCertificate}))
+	p := dialTLS(t, addr, old.ClientConfig())
+	p.echo(t, "old")
+	rot.Store(next.Server)
+	q := dialTLS(t, addr, next.ClientConfig())
+	q.echo(t, "new")
+	if _, err := tryDialTLS(addr, old.ClientConfig()); err == nil {
+		t.Error("a client trusting only the old CA still connects after the rotation")
+	}
+	p.echo(t, "old session still open")
+}
