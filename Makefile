@@ -51,3 +51,9 @@ demo:
 
 clean:
 	rm -rf $(BIN)
+
+## cluster-demo: three `echo serve -fanout` processes, each with an embedded
+## NATS server routed to the others, and fan-out load across them (bounded)
+.PHONY: cluster-demo
+cluster-demo:
+	$(GO) run ./cmd/echo cluster-demo -nodes 3 -conns 300 -rate 100 -duration 5s -timeout 2m

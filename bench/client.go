@@ -42,7 +42,9 @@ type conn struct {
 	id               int
 	gc               gnet.Conn
 	closed           bool
-	need             int // bytes to have buffered before decoding again
+	echoed           bool // an echo has come: a close now is not a refusal
+	rejected         bool // the loop closed it for an echo that was not a frame
+	need             int  // bytes to have buffered before decoding again
 	sendSeq, recvSeq uint64
 	sent             fifo      // send (or scheduled) times of the messages awaiting their echo
 	pend             []byte    // open loop: the messages of this turn
@@ -54,18 +56,29 @@ type tally struct {
 	echoes      int64 // echoes received, measured or not
 	messages    int64 // echoes measured
 	bytes       int64 // payload bytes of the echoes measured
-	errors      int64 // connections lost
+	closedEarly int64 // connections the server closed before their first echo
+	closedLater int64 // connections the server closed after echoing
+	rejected    int64 // echoes that were not frames
 	mismatches  int64 // echoes that differ from what was sent
-	outstanding int64 // messages sent and not yet echoed
+	unanswered  int64 // messages lost with their connection
+	outstanding int64 // messages sent and not yet echoed, on open connections
 }
 
 func (t *tally) add(o tally) {
 	t.echoes += o.echoes
 	t.messages += o.messages
 	t.bytes += o.bytes
-	t.errors += o.errors
+	t.closedEarly += o.closedEarly
+	t.closedLater += o.closedLater
+	t.rejected += o.rejected
 	t.mismatches += o.mismatches
+	t.unanswered += o.unanswered
 	t.outstanding += o.outstanding
+}
+
+// errs returns the errors so far, not counting the messages still due.
+func (t *tally) errs() int64 {
+	return t.closedEarly + t.closedLater + t.rejected + t.mismatches + t.unanswered
 }
 
 // OnOpen registers the connection with its loop; in an idle run it sends the
@@ -97,8 +110,16 @@ func (l *loop) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	l.r.open.Add(-1)
 	lost := int64(c.sent.n)
 	l.tally.outstanding -= lost
-	if !l.r.stopped.Load() {
-		l.tally.errors += 1 + lost
+	switch {
+	case l.r.stopped.Load(): // the run closed it
+	case c.rejected: // counted when it was closed
+		l.tally.unanswered += lost
+	case c.echoed:
+		l.tally.closedLater++
+		l.tally.unanswered += lost
+	default:
+		l.tally.closedEarly++
+		l.tally.unanswered += lost
 	}
 	return gnet.None
 }
@@ -126,7 +147,9 @@ func (l *loop) OnTraffic(gc gnet.Conn) gnet.Action {
 	for {
 		payload, n, err := l.r.codec.Decode(buf[used:])
 		if err != nil {
-			return gnet.Close // the stream is unusable; OnClose counts it
+			c.rejected = true
+			l.tally.rejected++
+			return gnet.Close // the stream is unusable; OnClose counts its messages
 		}
 		if n == 0 {
 			break
@@ -161,6 +184,7 @@ func (l *loop) OnTraffic(gc gnet.Conn) gnet.Action {
 // records its round trip if the message was sent in the measured window.
 func (l *loop) receive(c *conn, payload []byte, now int64) {
 	l.tally.echoes++
+	c.echoed = true
 	sent, ok := c.sent.pop()
 	if !ok {
 		l.tally.mismatches++ // an echo of nothing sent
@@ -237,10 +261,10 @@ func (l *loop) pacer() {
 	}
 }
 
-// pace sends, on the loop, every message of its connections that the
-// schedule has made due by now, stamped with its scheduled time: message g
-// goes to connection g % Conns at start + g×interval. Messages of one
-// connection due together go in one Write. The pacer's task and OnTraffic
+// pace sends, on the loop, every burst of its connections that the
+// schedule has made due by now, each message stamped with its scheduled
+// time: burst g, InFlight messages, goes to connection g % Conns at start +
+// g×interval. Messages of one connection due together go in one Write. The pacer's task and OnTraffic
 // call it.
 func (l *loop) pace(now int64) {
 	r := l.r
@@ -266,7 +290,9 @@ func (l *loop) pace(now int64) {
 		if len(c.pend) == 0 {
 			l.touched = append(l.touched, c)
 		}
-		c.pend = l.appendMessage(c.pend, c, at)
+		for range r.cfg.InFlight {
+			c.pend = l.appendMessage(c.pend, c, at)
+		}
 	}
 	for i, c := range l.touched {
 		if !c.closed {

@@ -1,4 +1,4 @@
-// Package bench measures netsys against two baselines: the load generator,
+// Package bench measures netsys against three baselines: the load generator,
 // the baseline echo servers, the benchmark scenarios and their reports.
 // Command echo (load, compare) is a thin shell over it.
 //
@@ -6,15 +6,20 @@
 //
 //   - [Load] drives load against an echo server in the default wire format
 //     (a 4-byte big-endian length, then the payload): closed loop with one or
-//     more messages in flight per connection, open loop at a fixed rate, or
-//     idle connections for measuring memory, in plaintext or over TLS
+//     more messages in flight per connection, open loop at a fixed rate (one
+//     message or a pipelined burst at each scheduled time), or idle
+//     connections for measuring memory, in plaintext or over TLS
 //     (LoadConfig.TLS: crypto/tls through internal/tlsio on the same loops).
 //     Every echo is checked byte for byte; round trips go into HDR histograms.
 //   - [ServeNet] is the net-package baseline: a goroutine per connection,
 //     bufio, the same codec package.
 //   - [ServeGnet] is a bare gnet echo: the ceiling for anything on gnet.
-//   - [Scenarios] are the benchmarks of the C++ original; [Report] puts the
-//     runs of `echo compare` side by side as a table, JSON or a plot.
+//   - [ServeNbio] is a bare nbio echo: the peer event-loop library.
+//   - [Scenarios] are the benchmarks of the C++ original and the fixed-load
+//     ones ([FixedScenarios]): a rate every server sustains well below its
+//     core, where CPU time per message and latency compare the servers;
+//     [Report] puts the runs of `echo compare` side by side as a table,
+//     JSON or a plot.
 //   - [ReadProcStats] and [CPUAt] read a server's CPU time and memory from
 //     /proc.
 //
@@ -47,7 +52,7 @@
 //
 // A figure means something only next to another measured in the same run on
 // the same machine: `echo compare` reports each server against the net
-// baseline and bare gnet as ratios. It also records the server's CPU time in
+// baseline, bare gnet and bare nbio as ratios. It also records the server's CPU time in
 // the measured window. A server below BusyThreshold percent of a core was not
 // the bottleneck: the load generator or the scenario set the pace, and the
 // row speaks of latency at that load, not of the server's capacity.
@@ -77,6 +82,7 @@
 // histogram, so the per-message path takes no lock; Load gathers them by
 // running a task on each loop. LoadConfig.Status is called on the goroutine
 // that called Load. ServeNet serves each connection on its own goroutine;
-// ServeGnet's connections belong to its event loops. Report and Scenario
+// ServeGnet's connections belong to its event loops, ServeNbio's to its
+// pollers. Report and Scenario
 // values are plain data.
 package bench

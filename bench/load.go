@@ -40,18 +40,22 @@ const (
 // LoadConfig describes a load run. The zero value of each field means its
 // default, given in its comment.
 type LoadConfig struct {
-	Name     string        // copied to Result.Name; default empty
-	Addr     string        // host:port of the echo server; required
-	Conns    int           // connections; default 1
-	Payload  int           // payload bytes per message, at most MaxPayload; default 64
-	InFlight int           // closed loop: messages outstanding per connection (1 = request/response, more = pipelined); default 1
+	Name    string // copied to Result.Name; default empty
+	Addr    string // host:port of the echo server; required
+	Conns   int    // connections; default 1
+	Payload int    // payload bytes per message, at most MaxPayload; default 64
+	// InFlight is, in closed loop, the messages outstanding per connection
+	// (1 = request/response, more = pipelined); in open loop, the messages
+	// sent together, in one write, on one connection at each scheduled
+	// time (a pipelined burst). Default 1.
+	InFlight int
 	Warmup   time.Duration // traffic before the measured window, checked but not measured; default none
 	Duration time.Duration // the measured window; default 10s
 	// Rate, when positive, makes the run open loop: that many messages per
-	// second in total, spread evenly over the connections whatever the
-	// echoes do, each timed from its scheduled send time so that a stalled
-	// server shows in the latency (no coordinated omission). Default 0:
-	// closed loop.
+	// second in total, spread evenly over the connections (in bursts of
+	// InFlight) whatever the echoes do, each timed from its scheduled send
+	// time so that a stalled server shows in the latency (no coordinated
+	// omission). Default 0: closed loop.
 	Rate int
 	// Idle makes each connection send one message, wait for its echo and
 	// then hold the connection open, silent, for Warmup+Duration: a run for
@@ -84,12 +88,18 @@ func (c LoadConfig) withDefaults() (LoadConfig, error) {
 	switch {
 	case c.Addr == "":
 		return c, fmt.Errorf("%w: no address", ErrConfig)
-	case c.Conns < 0, c.InFlight < 0, c.Rate < 0, c.Warmup < 0, c.Duration < 0:
-		return c, fmt.Errorf("%w: negative Conns, InFlight, Rate, Warmup or Duration", ErrConfig)
+	case c.Conns < 0:
+		return c, fmt.Errorf("%w: Conns %d: want 1 or more", ErrConfig, c.Conns)
+	case c.InFlight < 0:
+		return c, fmt.Errorf("%w: InFlight %d: want 1 or more", ErrConfig, c.InFlight)
+	case c.Rate < 0:
+		return c, fmt.Errorf("%w: Rate %d: want 0 (closed loop) or more", ErrConfig, c.Rate)
+	case c.Warmup < 0:
+		return c, fmt.Errorf("%w: Warmup %v: want 0 or more", ErrConfig, c.Warmup)
+	case c.Duration < 0:
+		return c, fmt.Errorf("%w: Duration %v: want more than 0", ErrConfig, c.Duration)
 	case c.Payload < 0 || c.Payload > MaxPayload:
 		return c, fmt.Errorf("%w: payload of %d bytes; want 1 to %d", ErrConfig, c.Payload, MaxPayload)
-	case c.Rate > 0 && c.InFlight > 1:
-		return c, fmt.Errorf("%w: InFlight applies to closed loop only, not with Rate %d", ErrConfig, c.Rate)
 	case c.Idle && (c.Rate > 0 || c.InFlight > 1):
 		return c, fmt.Errorf("%w: an idle run sends one message per connection: no Rate or InFlight", ErrConfig)
 	}
@@ -111,7 +121,8 @@ const (
 // Progress is a live view of a run, passed to LoadConfig.Status.
 type Progress struct {
 	Phase    Phase
-	Elapsed  time.Duration // since Load was called
+	Elapsed  time.Duration // in this phase: the measured window's time excludes the warm-up
+	Of       time.Duration // how long the phase is set to last (warm-up, window); 0 if open-ended
 	Conns    int           // connections open
 	Rate     float64       // echoes per second since the previous report (0 while connecting)
 	P99      float64       // µs, over the measured window so far (0 before it)
@@ -119,10 +130,27 @@ type Progress struct {
 	Errors   int64         // as in Result.Errors, so far (messages still due are not counted yet)
 }
 
-// String formats p as a one-line status. The phase is its first word.
+// String formats p as a one-line status, about 60 columns wide (errors are
+// shown only when there are some). The phase is its first word.
 func (p Progress) String() string {
-	return fmt.Sprintf("%-7s %6.1fs  conns %d  %s msg/s  p99 %.0f µs  errors %d",
-		p.Phase, p.Elapsed.Seconds(), p.Conns, group(int64(p.Rate)), p.P99, p.Errors)
+	t := seconds(p.Elapsed)
+	if p.Of > 0 {
+		t += "/" + seconds(p.Of)
+	}
+	s := fmt.Sprintf("%-7s %9s  %s conns  %s msg/s  p99 %s µs",
+		p.Phase, t, group(int64(p.Conns)), group(int64(p.Rate)), group(int64(p.P99)))
+	if p.Errors > 0 {
+		s += fmt.Sprintf("  %s errors", group(p.Errors))
+	}
+	return s
+}
+
+// seconds formats d in seconds, with a tenth below 10 s.
+func seconds(d time.Duration) string {
+	if d < 10*time.Second {
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+	return fmt.Sprintf("%.0fs", d.Seconds())
 }
 
 // Result is the outcome of a load run.
@@ -142,10 +170,21 @@ type Result struct {
 	Messages int64 `json:"messages"`
 	Bytes    int64 `json:"bytes"`
 	// Errors counts connections lost, frames the codec rejected, echoes
-	// that did not match what was sent, and messages never answered.
-	// Mismatches is the part of Errors that are wrong echoes.
-	Errors     int64   `json:"errors"`
+	// that did not match what was sent, and messages never answered: the
+	// sum of the five fields after it.
+	Errors int64 `json:"errors"`
+	// ClosedEarly counts connections the server closed before their first
+	// echo, as a server at its connection limit does; ClosedLater those it
+	// closed after echoing, as an idle timeout or a stopping server does.
+	ClosedEarly int64 `json:"closed_early,omitempty"`
+	ClosedLater int64 `json:"closed_later,omitempty"`
+	// Rejected counts echoes that were not frames of the wire format (the
+	// connection is closed); Mismatches echoes that differ from what was
+	// sent; Unanswered messages never echoed, on a connection lost or
+	// before the run gave up waiting.
+	Rejected   int64   `json:"rejected,omitempty"`
 	Mismatches int64   `json:"mismatches"`
+	Unanswered int64   `json:"unanswered,omitempty"`
 	MsgsPerSec float64 `json:"msgs_per_sec"`
 	MBPerSec   float64 `json:"mb_per_sec"` // payload bytes echoed, 10^6 bytes per second
 	Latency    Latency `json:"latency_us"`
@@ -234,7 +273,7 @@ type run struct {
 	codec    *codec.LengthField
 	payloads payloads
 	base     time.Time // timestamps are nanoseconds since base, on the monotonic clock
-	interval float64   // open loop: nanoseconds between two messages
+	interval float64   // open loop: nanoseconds between two bursts of InFlight messages
 	loops    []*loop
 
 	start     atomic.Int64 // when traffic began
@@ -254,6 +293,8 @@ type run struct {
 	lastEchoes int64
 	lastReport time.Time
 	lastRate   float64
+	lastPhase  Phase     // of the last Status call
+	lastShown  time.Time // when it was made
 }
 
 func newRun(cfg LoadConfig) (*run, error) {
@@ -267,7 +308,7 @@ func newRun(cfg LoadConfig) (*run, error) {
 	}
 	r.lastReport = r.base
 	if cfg.Rate > 0 {
-		r.interval = 1e9 / float64(cfg.Rate)
+		r.interval = 1e9 * float64(cfg.InFlight) / float64(cfg.Rate)
 	}
 	r.start.Store(math.MaxInt64)
 	r.measStart.Store(math.MaxInt64)
@@ -303,7 +344,7 @@ func newRun(cfg LoadConfig) (*run, error) {
 // connections in the order their echoes arrive. Level-triggered, its own
 // queueing nearly doubled the gnet servers' tails at 5,000 connections; the
 // mechanism, and why the engine stays level-triggered, are in
-// docs/architecture.md (gnet facts) and docs/benchmarks.md.
+// docs/architecture.md (gnet facts) and docs/bench/NOTES.md.
 var oneReadPerEvent = gnet.WithEdgeTriggeredIOChunk(2)
 
 // now returns the time since r.base in nanoseconds.
@@ -561,7 +602,20 @@ func (r *run) report(phase Phase) {
 		return
 	}
 	now := time.Now()
+	if phase == r.lastPhase && now.Sub(r.lastShown) < statusEvery/2 {
+		return // a tick right after the phase began: it would say the same
+	}
+	r.lastPhase, r.lastShown = phase, now
 	p := Progress{Phase: phase, Elapsed: now.Sub(r.base), Conns: int(r.open.Load())}
+	switch phase { // the time in the phase, from its start on the run's clock
+	case PhaseWarmup:
+		p.Elapsed, p.Of = now.Sub(r.base.Add(time.Duration(r.start.Load()))), r.cfg.Warmup
+	case PhaseMeasure:
+		p.Elapsed, p.Of = now.Sub(r.base.Add(time.Duration(r.measStart.Load()))), time.Duration(r.measEnd.Load()-r.measStart.Load())
+	case PhaseDrain, PhaseDone:
+		p.Elapsed = max(now.Sub(r.base.Add(time.Duration(r.measEnd.Load()))), 0)
+	}
+	p.Elapsed = max(p.Elapsed, 0)
 	if phase != PhaseConnect {
 		t, h := r.gather(true)
 		// A report right after another (at a change of phase) repeats its
@@ -573,7 +627,7 @@ func (r *run) report(phase Phase) {
 		p.Rate = r.lastRate
 		p.P99 = float64(h.ValueAtQuantile(99))
 		p.Messages = t.messages
-		p.Errors = t.errors + t.mismatches
+		p.Errors = t.errs()
 	} else {
 		r.lastReport = now
 	}
@@ -584,18 +638,21 @@ func (r *run) report(phase Phase) {
 // still outstanding are lost: they count as errors.
 func (r *run) result(t tally, h *hdrhistogram.Histogram) Result {
 	res := Result{
-		Name:       r.cfg.Name,
-		Conns:      r.cfg.Conns,
-		Payload:    r.cfg.Payload,
-		InFlight:   r.cfg.InFlight,
-		Rate:       r.cfg.Rate,
-		Idle:       r.cfg.Idle,
-		Start:      r.base.Add(time.Duration(r.measStart.Load())),
-		Duration:   time.Duration(r.measEnd.Load() - r.measStart.Load()),
-		Messages:   t.messages,
-		Bytes:      t.bytes,
-		Errors:     t.errors + t.mismatches + t.outstanding,
-		Mismatches: t.mismatches,
+		Name:        r.cfg.Name,
+		Conns:       r.cfg.Conns,
+		Payload:     r.cfg.Payload,
+		InFlight:    r.cfg.InFlight,
+		Rate:        r.cfg.Rate,
+		Idle:        r.cfg.Idle,
+		Start:       r.base.Add(time.Duration(r.measStart.Load())),
+		Duration:    time.Duration(r.measEnd.Load() - r.measStart.Load()),
+		Messages:    t.messages,
+		Bytes:       t.bytes,
+		ClosedEarly: t.closedEarly,
+		ClosedLater: t.closedLater,
+		Rejected:    t.rejected,
+		Mismatches:  t.mismatches,
+		Unanswered:  t.unanswered + t.outstanding,
 		Latency: Latency{
 			P50:  float64(h.ValueAtQuantile(50)),
 			P90:  float64(h.ValueAtQuantile(90)),
@@ -605,6 +662,7 @@ func (r *run) result(t tally, h *hdrhistogram.Histogram) Result {
 			Mean: h.Mean(),
 		},
 	}
+	res.Errors = res.ClosedEarly + res.ClosedLater + res.Rejected + res.Mismatches + res.Unanswered
 	if s := res.Duration.Seconds(); s > 0 {
 		res.MsgsPerSec = float64(t.messages) / s
 		res.MBPerSec = float64(t.bytes) / 1e6 / s
@@ -625,6 +683,8 @@ func (res Result) WriteText(w io.Writer) error {
 	switch {
 	case res.Idle:
 		mode = "idle: one message per connection, then held open"
+	case res.Rate > 0 && res.InFlight > 1:
+		mode = fmt.Sprintf("open loop at %s msg/s in bursts of %d", group(int64(res.Rate)), res.InFlight)
 	case res.Rate > 0:
 		mode = fmt.Sprintf("open loop at %s msg/s", group(int64(res.Rate)))
 	}
@@ -635,14 +695,38 @@ func (res Result) WriteText(w io.Writer) error {
 	_, err := fmt.Fprintf(w, "%s: %d conns, %d B payload, %s\n"+
 		"  window     %.2f s\n"+
 		"  messages   %s  (%s msg/s, %.1f MB/s)\n"+
-		"  errors     %d  (%d mismatches)\n"+
+		"  errors     %s\n"+
 		"  latency µs p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f  mean %.1f\n",
 		name, res.Conns, res.Payload, mode,
 		res.Duration.Seconds(),
 		group(res.Messages), group(int64(res.MsgsPerSec)), res.MBPerSec,
-		res.Errors, res.Mismatches,
+		res.errorText(),
 		res.Latency.P50, res.Latency.P90, res.Latency.P99, res.Latency.P999, res.Latency.Max, res.Latency.Mean)
 	return err
+}
+
+// errorText says what the errors of res were: "0", or their count and then
+// each kind on a line of its own.
+func (res Result) errorText() string {
+	if res.Errors == 0 {
+		return "0"
+	}
+	s := group(res.Errors)
+	for _, e := range []struct {
+		n    int64
+		what string
+	}{
+		{res.ClosedEarly, "connections closed by the server before any echo (connection limit?)"},
+		{res.ClosedLater, "connections closed by the server after echoing (idle timeout? stopped?)"},
+		{res.Rejected, "echoes that were not frames of the wire format (connection closed)"},
+		{res.Mismatches, "echoes that differ from the message sent"},
+		{res.Unanswered, "messages never answered"},
+	} {
+		if e.n > 0 {
+			s += fmt.Sprintf("\n    %s %s", group(e.n), e.what)
+		}
+	}
+	return s
 }
 
 // group formats n with commas between groups of three digits.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +50,23 @@ func startGnet(t *testing.T) string {
 	return s.Addr().String()
 }
 
+// startNbio starts a bare nbio echo with one poller for the test.
+func startNbio(t *testing.T) string {
+	t.Helper()
+	s, err := ServeNbio("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
+	return s.Addr().String()
+}
+
 func TestLoadAgainstBaselines(t *testing.T) {
 	servers := []struct {
 		name  string
@@ -55,6 +74,7 @@ func TestLoadAgainstBaselines(t *testing.T) {
 	}{
 		{name: "net", start: func(t *testing.T) string { return startNet(t, codec.Default()) }},
 		{name: "gnet", start: startGnet},
+		{name: "nbio", start: startNbio},
 	}
 	runs := []struct {
 		name string
@@ -63,9 +83,11 @@ func TestLoadAgainstBaselines(t *testing.T) {
 		{name: "closed", cfg: LoadConfig{Conns: 4, Payload: 64}},
 		{name: "pipelined", cfg: LoadConfig{Conns: 4, Payload: 64, InFlight: 8}},
 		{name: "tiny", cfg: LoadConfig{Conns: 2, Payload: 5, InFlight: 3}}, // shorter than the payload header
-		// Larger than net's 4 KiB read buffer and gnet's 64 KiB one.
-		{name: "large", cfg: LoadConfig{Conns: 2, Payload: 300 << 10, InFlight: 2}},
+		// Larger than net's 4 KiB read buffer and gnet's and nbio's 64 KiB
+		// ones; a longer window, for a round trip under -race.
+		{name: "large", cfg: LoadConfig{Conns: 2, Payload: 300 << 10, InFlight: 2, Duration: time.Second}},
 		{name: "open", cfg: LoadConfig{Conns: 4, Payload: 64, Rate: 2000}},
+		{name: "open bursts", cfg: LoadConfig{Conns: 4, Payload: 64, Rate: 8000, InFlight: 4}},
 		{name: "idle", cfg: LoadConfig{Conns: 50, Idle: true}},
 	}
 	for _, srv := range servers {
@@ -73,7 +95,10 @@ func TestLoadAgainstBaselines(t *testing.T) {
 			addr := srv.start(t)
 			for _, run := range runs {
 				cfg := run.cfg
-				cfg.Addr, cfg.Warmup, cfg.Duration = addr, 50*time.Millisecond, 200*time.Millisecond
+				cfg.Addr, cfg.Warmup = addr, 50*time.Millisecond
+				if cfg.Duration == 0 {
+					cfg.Duration = 200 * time.Millisecond
+				}
 				res, err := Load(context.Background(), cfg)
 				if err != nil {
 					t.Fatalf("%s: Load: %v", run.name, err)
@@ -141,8 +166,84 @@ func TestLoadCountsLostConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Each connection is lost (1) with its one message (1).
-	if res.Errors != 6 || res.Messages != 0 {
-		t.Errorf("Load against a hanging-up server = %d errors, %d messages; want 6 errors, 0 messages", res.Errors, res.Messages)
+	if res.Errors != 6 || res.Messages != 0 || res.ClosedEarly != 3 || res.Unanswered != 3 {
+		t.Errorf("Load against a hanging-up server = %d errors (%d closed before an echo, %d unanswered), %d messages; "+
+			"want 6 errors: 3 closed early, 3 unanswered, 0 messages", res.Errors, res.ClosedEarly, res.Unanswered, res.Messages)
+	}
+	var b strings.Builder
+	if err := res.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"errors     6\n", "3 connections closed by the server before any echo", "3 messages never answered"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("WriteText lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestLoadCountsConnectionsClosedLater runs against a server that echoes
+// one message per connection and then hangs up, as an idle timeout does.
+func TestLoadCountsConnectionsClosedLater(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				msg := make([]byte, 4+64)
+				if _, err := io.ReadFull(c, msg); err == nil {
+					_, _ = c.Write(msg)
+				}
+			}()
+		}
+	}()
+	res, err := Load(context.Background(), LoadConfig{Addr: ln.Addr().String(), Conns: 2, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ClosedLater != 2 || res.ClosedEarly != 0 || res.Errors != res.ClosedLater+res.Unanswered {
+		t.Errorf("Load against a server that hangs up after one echo = %d errors: %d closed later, %d early, %d unanswered; "+
+			"want 2 closed later and their unanswered messages", res.Errors, res.ClosedLater, res.ClosedEarly, res.Unanswered)
+	}
+}
+
+// TestProgressPhaseTime checks that the measured window's elapsed time
+// starts at its own start, not the warm-up's.
+func TestProgressPhaseTime(t *testing.T) {
+	addr := startNet(t, codec.Default())
+	const warmup, window = 400 * time.Millisecond, 300 * time.Millisecond
+	var firstMeasure *Progress
+	_, err := Load(context.Background(), LoadConfig{Addr: addr, Warmup: warmup, Duration: window,
+		Status: func(p Progress) {
+			if p.Phase == PhaseMeasure && firstMeasure == nil {
+				firstMeasure = &p
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if firstMeasure == nil || firstMeasure.Elapsed >= warmup || firstMeasure.Of != window {
+		t.Errorf("first report of the window = %+v; want its elapsed time below the %v warm-up, out of %v", firstMeasure, warmup, window)
+	}
+}
+
+func TestProgressString(t *testing.T) {
+	p := Progress{Phase: PhaseMeasure, Elapsed: 95 * time.Second, Of: 100 * time.Second, Conns: 10000,
+		Rate: 1_234_567, P99: 12_345}
+	s := p.String()
+	if n := len([]rune(s)); n > 64 || !strings.HasPrefix(s, "measure") || !strings.Contains(s, "95s/100s") || strings.Contains(s, "errors") {
+		t.Errorf("Progress.String() = %q (%d columns); want the phase, 95s/100s, no errors, within 64 columns", s, n)
+	}
+	p.Errors = 3
+	if s := p.String(); !strings.HasSuffix(s, "  3 errors") {
+		t.Errorf("Progress.String() with errors = %q; want them at the end", s)
 	}
 }
 
@@ -155,7 +256,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{name: "negative conns", cfg: LoadConfig{Addr: "x:1", Conns: -1}},
 		{name: "payload too large", cfg: LoadConfig{Addr: "x:1", Payload: MaxPayload + 1}},
 		{name: "negative duration", cfg: LoadConfig{Addr: "x:1", Duration: -time.Second}},
-		{name: "in flight with rate", cfg: LoadConfig{Addr: "x:1", Rate: 10, InFlight: 2}},
+		{name: "negative rate", cfg: LoadConfig{Addr: "x:1", Rate: -10}},
+		{name: "negative warm-up", cfg: LoadConfig{Addr: "x:1", Warmup: -time.Second}},
 		{name: "idle with rate", cfg: LoadConfig{Addr: "x:1", Rate: 10, Idle: true}},
 	}
 	for _, tt := range tests {

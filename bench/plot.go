@@ -3,8 +3,11 @@ package bench
 import (
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -21,55 +24,80 @@ const (
 	latencyHeight = 4 * vg.Inch
 	barHeight     = 2.5 * vg.Inch
 	barColumns    = 3
+	captionHeight = 0.5 * vg.Inch
 )
 
 // Plot draws rep to the file at path, as SVG or PNG by its extension (.svg
 // or .png): at the top, the latency of each server by percentile in the
 // scenario named latency (if empty or not in rep, the first scenario with
 // latencies); below, a bar chart per scenario of each server's messages per
-// second (for idle scenarios, KiB per connection).
-func (rep *Report) Plot(path, latency string) error {
+// second (at a fixed rate, CPU µs per message; for idle scenarios, KiB per
+// connection). A server that used less than BusyThreshold percent of its
+// core is starred, with the caveat under the charts. Plot returns the
+// scenario whose latencies it drew, "" if none.
+func (rep *Report) Plot(path, latency string) (string, error) {
 	var c interface {
 		vg.CanvasSizer
 		io.WriterTo
 	}
 	height := latencyHeight + vg.Length((len(rep.scenarios())+barColumns-1)/barColumns)*barHeight
+	if rep.belowBusy() {
+		height += captionHeight
+	}
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".svg":
 		c = vgsvg.New(plotWidth, height)
 	case ".png":
 		c = vgimg.PngCanvas{Canvas: vgimg.New(plotWidth, height)}
 	default:
-		return fmt.Errorf("bench: plot %s: extension %q is neither .svg nor .png", path, ext)
+		return "", fmt.Errorf("bench: plot %s: extension %q is neither .svg nor .png", path, ext)
 	}
-	if err := rep.draw(draw.New(c), latency); err != nil {
-		return err
+	shown, err := rep.draw(draw.New(c), latency)
+	if err != nil {
+		return "", err
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("bench: plot: %w", err)
+		return "", fmt.Errorf("bench: plot: %w", err)
 	}
 	if _, err := c.WriteTo(f); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("bench: plot %s: %w", path, err)
+		return "", fmt.Errorf("bench: plot %s: %w", path, err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("bench: plot %s: %w", path, err)
+		return "", fmt.Errorf("bench: plot %s: %w", path, err)
 	}
-	return nil
+	return shown, nil
 }
 
-// draw draws the plots of rep on dc.
-func (rep *Report) draw(dc draw.Canvas, latency string) error {
+// belowBusy reports whether a run of rep, not idle, kept its server below
+// BusyThreshold percent of a core.
+func (rep *Report) belowBusy() bool {
+	return slices.ContainsFunc(rep.Runs, func(r Run) bool { return !r.idle() && r.ServerBusy < BusyThreshold })
+}
+
+// draw draws the plots of rep on dc and returns the scenario whose
+// latencies it drew.
+func (rep *Report) draw(dc draw.Canvas, latency string) (string, error) {
 	scenarios := rep.scenarios()
 	rows := (len(scenarios) + barColumns - 1) / barColumns
-	lat, err := rep.latencyPlot(latency)
+	lat, shown, err := rep.latencyPlot(latency)
 	if err != nil {
-		return err
+		return "", err
 	}
-	lat.Draw(draw.Crop(dc, 0, 0, vg.Length(rows)*barHeight, 0))
+	var caption vg.Length
+	if rep.belowBusy() {
+		caption = captionHeight
+		sty := lat.Title.TextStyle
+		sty.Font.Size = vg.Points(10)
+		sty.XAlign, sty.YAlign = draw.XLeft, draw.YBottom
+		dc.FillText(sty, vg.Point{X: dc.Min.X + vg.Millimeter*4, Y: dc.Min.Y + vg.Millimeter*3},
+			fmt.Sprintf("* the server used less than %d%% of its core: the load generator or the scenario set the pace, "+
+				"so its bar is not the server's capacity (at a fixed rate, by design).", BusyThreshold))
+	}
+	lat.Draw(draw.Crop(dc, 0, 0, vg.Length(rows)*barHeight+caption, 0))
 	if rows == 0 {
-		return nil
+		return shown, nil
 	}
 	grid := make([][]*plot.Plot, rows)
 	for i := range grid {
@@ -78,13 +106,13 @@ func (rep *Report) draw(dc draw.Canvas, latency string) error {
 	for i, s := range scenarios {
 		p, err := rep.barPlot(s)
 		if err != nil {
-			return err
+			return "", err
 		}
 		grid[i/barColumns][i%barColumns] = p
 	}
 	tiles := draw.Tiles{Rows: rows, Cols: barColumns, PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 4,
 		PadTop: vg.Millimeter * 4, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(grid, tiles, draw.Crop(dc, 0, 0, 0, -latencyHeight))
+	canvases := plot.Align(grid, tiles, draw.Crop(dc, 0, 0, caption, -latencyHeight))
 	for j, row := range grid {
 		for i, p := range row {
 			if p != nil {
@@ -92,27 +120,17 @@ func (rep *Report) draw(dc draw.Canvas, latency string) error {
 			}
 		}
 	}
-	return nil
+	return shown, nil
 }
 
 // latencyPlot plots latency by percentile, on log scales, for each server
-// in the scenario named name or the first with latencies.
-func (rep *Report) latencyPlot(name string) (*plot.Plot, error) {
-	has := func(s string) bool {
-		for _, r := range rep.Runs {
-			if r.Scenario == s && len(r.Load.Percentiles) > 0 && !r.idle() {
-				return true
-			}
-		}
-		return false
-	}
-	if !has(name) {
+// in the scenario named name or the first with latencies, and returns that
+// scenario.
+func (rep *Report) latencyPlot(name string) (*plot.Plot, string, error) {
+	if !rep.HasLatency(name) {
 		name = ""
-		for _, s := range rep.scenarios() {
-			if has(s) {
-				name = s
-				break
-			}
+		if all := rep.LatencyScenarios(); len(all) > 0 {
+			name = all[0]
 		}
 	}
 	p := plot.New()
@@ -122,12 +140,12 @@ func (rep *Report) latencyPlot(name string) (*plot.Plot, error) {
 	p.Legend.Top = true
 	if name == "" {
 		p.Title.Text = "No latencies to plot"
-		return p, nil
+		return p, "", nil
 	}
 	p.X.Scale = plot.LogScale{} // both axes are positive: percentiles from 50, latencies from 1 µs
 	p.X.Tick.Marker = percentileTicks{}
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = logTicks{}
 	p.Legend.Left = true
 	for i, server := range rep.servers() {
 		for _, r := range rep.Runs {
@@ -142,14 +160,14 @@ func (rep *Report) latencyPlot(name string) (*plot.Plot, error) {
 			}
 			line, points, err := plotter.NewLinePoints(xys)
 			if err != nil {
-				return nil, fmt.Errorf("bench: plot: %w", err)
+				return nil, "", fmt.Errorf("bench: plot: %w", err)
 			}
 			line.Color, points.Color = plotutil.Color(i), plotutil.Color(i)
 			p.Add(line, points)
 			p.Legend.Add(server, line, points)
 		}
 	}
-	return p, nil
+	return p, name, nil
 }
 
 // barPlot plots each server's headline figure in scenario s.
@@ -157,16 +175,24 @@ func (rep *Report) barPlot(s string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = s
 	p.Y.Label.Text = "msgs/s"
+	p.Y.Tick.Marker = groupedTicks{}
 	servers := rep.servers()
+	names := slices.Clone(servers)
 	for i, server := range servers {
 		for _, r := range rep.Runs {
 			if r.Scenario != s || r.Server != server {
 				continue
 			}
 			v := r.headline()
-			if r.idle() {
+			switch {
+			case r.idle():
 				p.Y.Label.Text = "KiB/conn"
 				v /= 1 << 10
+			case r.fixedRate():
+				p.Y.Label.Text = "CPU µs/msg"
+			}
+			if !r.idle() && r.ServerBusy < BusyThreshold {
+				names[i] += "*"
 			}
 			bar, err := plotter.NewBarChart(plotter.Values{v}, vg.Points(20))
 			if err != nil {
@@ -178,7 +204,7 @@ func (rep *Report) barPlot(s string) (*plot.Plot, error) {
 			p.Add(bar)
 		}
 	}
-	p.NominalX(servers...)
+	p.NominalX(names...)
 	p.Y.Min = 0
 	p.Y.Max *= 1.1 // room above the tallest bar
 	return p, nil
@@ -202,6 +228,59 @@ func (rep *Report) distinct(key func(Run) string) []string {
 		}
 	}
 	return out
+}
+
+// logTicks marks a log axis at 1, 2 and 5 times each power of ten, with
+// thousands separators, so that even a range within one decade has
+// labelled ticks; over more than four decades only the powers of ten are
+// labelled.
+type logTicks struct{}
+
+// Ticks returns the ticks between min and max.
+func (logTicks) Ticks(min, max float64) []plot.Tick {
+	if min <= 0 || max < min {
+		return nil
+	}
+	labelAll := math.Log10(max/min) <= 4
+	var ticks []plot.Tick
+	for p := math.Pow(10, math.Floor(math.Log10(min))); p <= max; p *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			v := p * m
+			if v < min || v > max {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if m == 1 || labelAll {
+				t.Label = tickLabel(v)
+			}
+			ticks = append(ticks, t)
+		}
+	}
+	return ticks
+}
+
+// groupedTicks are gonum's default ticks of a linear axis, labelled with
+// thousands separators.
+type groupedTicks struct{}
+
+// Ticks returns the ticks between min and max.
+func (groupedTicks) Ticks(min, max float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(min, max)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = tickLabel(ticks[i].Value)
+		}
+	}
+	return ticks
+}
+
+// tickLabel formats a tick's value: whole numbers with thousands
+// separators, fractions with the digits they need.
+func tickLabel(v float64) string {
+	if v == math.Trunc(v) {
+		return group(int64(v))
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
 // percentileTicks marks an axis of 100/(100-percentile) with 50%, 90%,

@@ -23,7 +23,7 @@ const StealThreshold = 5
 // use, as `echo compare` measures it.
 type Run struct {
 	Scenario string `json:"scenario"`
-	Server   string `json:"server"` // "engine", "net" or "gnet"
+	Server   string `json:"server"` // one of Servers: "engine", "net", "gnet" or "nbio"
 	Load     Result `json:"load"`
 	// ServerCPU is the CPU time, in seconds, the server used in the measured
 	// window, and ServerBusy that time as a percentage of the window: 100 is
@@ -37,8 +37,9 @@ type Run struct {
 	IdleRSS   int64   `json:"server_idle_rss"` // bytes, before the load started
 	LoadRSS   int64   `json:"server_load_rss"` // bytes, the largest sampled during the load
 	PeakRSS   int64   `json:"server_peak_rss"` // bytes, the largest ever (VmHWM), read at the end
-	// Headlines holds the headline figure (msgs/s, or RSS bytes per
-	// connection for idle runs) of every round when the run is the median of
+	// Headlines holds the headline figure (msgs/s; the server's CPU µs per
+	// message for open-loop runs; RSS bytes per connection for idle runs)
+	// of every round when the run is the median of
 	// several (see Median).
 	Headlines []float64 `json:"round_headlines,omitempty"`
 	// P99s and Tails hold the p99 and p99.9 latency, in µs, and Steals the
@@ -69,15 +70,16 @@ func Median(runs []Run) Run {
 		m.P99s[i] = r.Load.Latency.P99
 		m.Tails[i] = r.Load.Latency.P999
 		m.Steals[i] = r.HostSteal
-		m.CPUPerMsg[i] = r.cpuPerMsg()
+		m.CPUPerMsg[i] = r.CPUPerMessage()
 	}
 	return m
 }
 
-// cpuPerMsg returns the server's CPU time per measured message in µs, or 0
-// if no message was measured.
-func (r Run) cpuPerMsg() float64 {
-	if r.Load.Messages == 0 {
+// CPUPerMessage returns the server's CPU time per measured message in µs, or 0
+// if no message was measured or the run was idle (one message per
+// connection, then hours of nothing: no per-message figure).
+func (r Run) CPUPerMessage() float64 {
+	if r.Load.Messages == 0 || r.idle() {
 		return 0
 	}
 	return r.ServerCPU * 1e6 / float64(r.Load.Messages)
@@ -104,11 +106,20 @@ func (r Run) RSSPerConn() float64 {
 // idle reports whether the run measures memory rather than throughput.
 func (r Run) idle() bool { return r.Load.Idle }
 
-// headline returns the figure the ratio columns compare: messages per second,
-// or bytes per connection for an idle run.
+// fixedRate reports whether the run offered a fixed rate (open loop): its
+// messages per second are the offered rate's, and its CPU time per message
+// is what compares the servers.
+func (r Run) fixedRate() bool { return r.Load.Rate > 0 && !r.idle() }
+
+// headline returns the figure the ratio columns compare: messages per
+// second; the server's CPU time per message at a fixed rate (lower is
+// better); bytes per connection for an idle run (lower is better).
 func (r Run) headline() float64 {
-	if r.idle() {
+	switch {
+	case r.idle():
 		return r.RSSPerConn()
+	case r.fixedRate():
+		return r.CPUPerMessage()
 	}
 	return r.Load.MsgsPerSec
 }
@@ -210,15 +221,26 @@ func appendPaired(out []Paired, s, o Run) []Paired {
 	cpu := hasEvery(s.CPUPerMsg, n) && hasEvery(o.CPUPerMsg, n)
 	p := Paired{Scenario: s.Scenario, Server: s.Server, Versus: o.Server}
 	for i := range n {
-		p.Headline = append(p.Headline, s.Headlines[i]/o.Headlines[i])
-		p.P99 = append(p.P99, s.P99s[i]/o.P99s[i])
-		p.Tail = append(p.Tail, s.Tails[i]/o.Tails[i])
+		// A round where either server measured nothing (a host too busy to
+		// run it) has no ratio: it gets 0 and does not count as calm.
+		valid := s.Headlines[i] > 0 && o.Headlines[i] > 0 && s.P99s[i] > 0 && o.P99s[i] > 0 && s.Tails[i] > 0 && o.Tails[i] > 0
+		p.Headline = append(p.Headline, ratio(s.Headlines[i], o.Headlines[i]))
+		p.P99 = append(p.P99, ratio(s.P99s[i], o.P99s[i]))
+		p.Tail = append(p.Tail, ratio(s.Tails[i], o.Tails[i]))
 		if cpu {
 			p.CPU = append(p.CPU, s.CPUPerMsg[i]/o.CPUPerMsg[i])
 		}
-		p.Calm = append(p.Calm, known && max(s.Steals[i], o.Steals[i]) <= StealThreshold)
+		p.Calm = append(p.Calm, valid && known && max(s.Steals[i], o.Steals[i]) <= StealThreshold)
 	}
 	return append(out, p)
+}
+
+// ratio returns a/b, or 0 when either is not positive.
+func ratio(a, b float64) float64 {
+	if a <= 0 || b <= 0 {
+		return 0
+	}
+	return a / b
 }
 
 // hasEvery reports whether xs holds a positive figure for each of n rounds.
@@ -285,8 +307,22 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 // WriteTable writes rep as a side-by-side text table, one row per scenario
 // and server in the order of rep.Runs, followed by notes on how to read it.
 func (rep *Report) WriteTable(w io.Writer) error {
-	rows := [][]string{{"scenario", "server", "msgs/s", "spread", "p50 µs", "p99 µs", "p99.9 µs", "errors",
-		"cpu s", "cpu %", "gc", "steal %", "peak MiB", "KiB/conn", "÷net", "÷gnet"}}
+	spread := rep.Rounds > 1 // a single round has no spread
+	var versus []string      // the ratio columns: the baselines in the report
+	for _, s := range rep.servers() {
+		if s != "engine" {
+			versus = append(versus, s)
+		}
+	}
+	header := []string{"scenario", "server", "msgs/s", "spread", "p50 µs", "p99 µs", "p99.9 µs", "errors",
+		"cpu µs/msg", "cpu %", "gc", "steal %", "peak MiB", "KiB/conn"}
+	if !spread {
+		header = slices.Delete(header, 3, 4)
+	}
+	for _, v := range versus {
+		header = append(header, "÷"+v)
+	}
+	rows := [][]string{header}
 	flagged, stolen := false, false
 	for _, r := range rep.Runs {
 		msgs := group(int64(r.Load.MsgsPerSec))
@@ -303,7 +339,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			busy += "*"
 			flagged = true
 		}
-		rows = append(rows, []string{
+		perMsg := "-"
+		if m := r.CPUPerMessage(); m > 0 {
+			perMsg = fmt.Sprintf("%.2f", m)
+		}
+		row := []string{
 			r.Scenario,
 			r.Server,
 			msgs,
@@ -312,15 +352,20 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			fmt.Sprintf("%.0f", r.Load.Latency.P99),
 			fmt.Sprintf("%.0f", r.Load.Latency.P999),
 			fmt.Sprint(r.Load.Errors),
-			fmt.Sprintf("%.2f", r.ServerCPU),
+			perMsg,
 			busy,
 			fmt.Sprint(r.GCCycles),
 			steal,
 			fmt.Sprintf("%.1f", float64(r.PeakRSS)/(1<<20)),
 			fmt.Sprintf("%.1f", r.RSSPerConn()/(1<<10)),
-			rep.ratio(r, "net"),
-			rep.ratio(r, "gnet"),
-		})
+		}
+		if !spread {
+			row = slices.Delete(row, 3, 4)
+		}
+		for _, v := range versus {
+			row = append(row, rep.ratio(r, v))
+		}
+		rows = append(rows, row)
 	}
 	var b strings.Builder
 	writeAligned(&b, rows, 2)
@@ -335,8 +380,8 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			"[lo - hi]: the median's 95%% confidence interval (order statistics, no assumption on the distribution);\n"+
 			"(min - max): the range, for fewer than 6 rounds, where no such interval exists. cpu/msg: the server's\n"+
 			"CPU time per message (lower is better), which compares the servers' cost where msgs/s cannot: when\n"+
-			"the load generator set the pace.\n", StealThreshold)
-		prows := [][]string{{"scenario", "ratio", "rounds", "msgs/s (KiB/conn idle)", "p99", "p99.9", "cpu/msg"}}
+			"the load generator set the pace. headline: msgs/s; at a fixed rate, CPU per message; idle, KiB/conn.\n", StealThreshold)
+		prows := [][]string{{"scenario", "ratio", "rounds", "headline", "p99", "p99.9", "cpu/msg"}}
 		for _, p := range paired {
 			prows = append(prows,
 				[]string{p.Scenario, p.Server + "÷" + p.Versus, fmt.Sprintf("all %d", len(p.Headline)), summary(p.Headline), summary(p.P99), summary(p.Tail), summary(p.CPU)},
@@ -353,14 +398,16 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	} else {
 		b.WriteString("Not pinned: server and load generator share the CPUs (GOMAXPROCS=1 each).\n")
 	}
-	b.WriteString("cpu s, cpu %, gc: the server's CPU time, its share of one core and its GC cycles in the measured window.\n" +
+	b.WriteString("cpu µs/msg, cpu %, gc: the server's CPU time per message, its share of one core and its GC cycles\n" +
+		"in the measured window.\n" +
 		"steal %: CPU the hypervisor took from the machine in the window, as a share of all its CPUs.\n" +
 		"KiB/conn: growth of the server's resident set under load, per connection.\n" +
-		"÷net, ÷gnet: msgs/s of the row over that of net (gnet) in the same scenario; for idle scenarios,\n" +
-		"KiB/conn over theirs (lower is better).\n")
+		"÷net, ÷gnet, ÷nbio: msgs/s of the row over that server's in the same scenario; at a fixed rate\n" +
+		"(fixed-*), CPU per message over theirs, and for idle scenarios KiB/conn (lower is better for both).\n")
 	if flagged {
 		fmt.Fprintf(&b, "* server below %d%% of a core: the load generator or the scenario set the pace, so the row\n"+
-			"  measures latency at that load, not the server's capacity.\n", BusyThreshold)
+			"  measures latency and CPU per message at that load, not the server's capacity (at a fixed rate,\n"+
+			"  by design).\n", BusyThreshold)
 	}
 	if stolen {
 		fmt.Fprintf(&b, "! host steal above %d%% of the CPUs: the hypervisor took CPU from the run, so its figures\n"+
@@ -391,6 +438,23 @@ func writeAligned(b *strings.Builder, rows [][]string, names int) {
 			}
 		}
 	}
+}
+
+// HasLatency reports whether rep holds latencies of the scenario named name.
+func (rep *Report) HasLatency(name string) bool {
+	return slices.Contains(rep.LatencyScenarios(), name)
+}
+
+// LatencyScenarios returns the scenarios of rep with latencies to plot:
+// all but the idle ones.
+func (rep *Report) LatencyScenarios() []string {
+	var out []string
+	for _, s := range rep.scenarios() {
+		if slices.ContainsFunc(rep.Runs, func(r Run) bool { return r.Scenario == s && !r.idle() && len(r.Load.Percentiles) > 0 }) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // ratio formats r's headline figure over that of server's run of the same

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gonum.org/v1/plot"
 )
 
 // sampleReport is a report of two scenarios against three servers.
@@ -25,7 +27,7 @@ func sampleReport() *Report {
 		{Scenario: "closed-100c-64B", Server: "engine", Load: withRate(busy, 150_000), ServerCPU: 0.97, ServerBusy: 97, PeakRSS: 20 << 20},
 		{Scenario: "closed-100c-64B", Server: "net", Load: withRate(busy, 100_000), ServerCPU: 0.5, ServerBusy: 50, GCCycles: 3, HostSteal: 12, PeakRSS: 18 << 20},
 		{Scenario: "closed-100c-64B", Server: "gnet", Load: withRate(busy, 200_000), ServerCPU: 0.99, ServerBusy: 99, PeakRSS: 17 << 20},
-		{Scenario: "idle-10000c", Server: "engine", Load: idle, IdleRSS: 10 << 20, LoadRSS: 30 << 20, PeakRSS: 30 << 20},
+		{Scenario: "idle-10000c", Server: "engine", Load: idle, ServerCPU: 0.01, IdleRSS: 10 << 20, LoadRSS: 30 << 20, PeakRSS: 30 << 20},
 		{Scenario: "idle-10000c", Server: "net", Load: idle, IdleRSS: 10 << 20, LoadRSS: 130 << 20, PeakRSS: 130 << 20},
 		{Scenario: "idle-10000c", Server: "gnet", Load: idle, IdleRSS: 10 << 20, LoadRSS: 20 << 20, PeakRSS: 20 << 20},
 	}}
@@ -38,8 +40,9 @@ func TestWriteTable(t *testing.T) {
 	}
 	out := b.String()
 	lines := strings.Split(out, "\n")
-	wantHeader := []string{"scenario", "server", "msgs/s", "spread", "p50", "µs", "p99", "µs", "p99.9", "µs", "errors",
-		"cpu", "s", "cpu", "%", "gc", "steal", "%", "peak", "MiB", "KiB/conn", "÷net", "÷gnet"}
+	// One round: no spread column.
+	wantHeader := []string{"scenario", "server", "msgs/s", "p50", "µs", "p99", "µs", "p99.9", "µs", "errors",
+		"cpu", "µs/msg", "cpu", "%", "gc", "steal", "%", "peak", "MiB", "KiB/conn", "÷net", "÷gnet"}
 	if got := strings.Fields(lines[0]); !reflect.DeepEqual(got, wantHeader) {
 		t.Errorf("header = %q; want %q", got, wantHeader)
 	}
@@ -56,7 +59,7 @@ func TestWriteTable(t *testing.T) {
 		{row: "closed-100c-64B engine", col: 2, want: "150,000"},
 		{row: "closed-100c-64B engine", col: 3, want: "40"},   // p50
 		{row: "closed-100c-64B engine", col: 5, want: "160"},  // p99.9
-		{row: "closed-100c-64B engine", col: 7, want: "0.97"}, // cpu s
+		{row: "closed-100c-64B engine", col: 7, want: "9.70"}, // cpu µs/msg: 0.97 s over 100,000
 		{row: "closed-100c-64B engine", col: 10, want: "0"},   // steal
 		{row: "closed-100c-64B engine", col: 13, want: "1.50"},
 		{row: "closed-100c-64B engine", col: 14, want: "0.75"},
@@ -66,6 +69,7 @@ func TestWriteTable(t *testing.T) {
 		{row: "closed-100c-64B gnet", col: 11, want: "17.0"},
 		{row: "idle-10000c engine", col: 2, want: "-"},
 		{row: "idle-10000c engine", col: 8, want: "0"},    // idle rows are not flagged
+		{row: "idle-10000c engine", col: 7, want: "-"},    // no CPU per message, though CPU was used
 		{row: "idle-10000c engine", col: 12, want: "2.0"}, // (30-10) MiB / 10,000 conns
 		{row: "idle-10000c engine", col: 13, want: "0.17"},
 		{row: "idle-10000c engine", col: 14, want: "2.00"},
@@ -112,8 +116,9 @@ func TestPlot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		path := filepath.Join(dir, tt.file)
-		if err := sampleReport().Plot(path, "closed-100c-64B"); err != nil {
-			t.Fatalf("Plot(%s): %v", tt.file, err)
+		shown, err := sampleReport().Plot(path, "closed-100c-64B")
+		if err != nil || shown != "closed-100c-64B" {
+			t.Fatalf("Plot(%s) = %q, %v; want closed-100c-64B's latencies drawn", tt.file, shown, err)
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -123,13 +128,55 @@ func TestPlot(t *testing.T) {
 			t.Errorf("Plot(%s) wrote %q...; want it to start with %q", tt.file, b[:min(len(b), 16)], tt.prefix)
 		}
 	}
-	if err := sampleReport().Plot(filepath.Join(dir, "report.pdf"), ""); err == nil {
+	if _, err := sampleReport().Plot(filepath.Join(dir, "report.pdf"), ""); err == nil {
 		t.Error("Plot(report.pdf) = nil; want an error for the extension")
 	}
 	// Only idle runs: no latencies to plot, still an image.
 	idle := &Report{Runs: sampleReport().Runs[3:]}
-	if err := idle.Plot(filepath.Join(dir, "idle.svg"), ""); err != nil {
-		t.Errorf("Plot(idle only) = %v", err)
+	if shown, err := idle.Plot(filepath.Join(dir, "idle.svg"), ""); err != nil || shown != "" {
+		t.Errorf("Plot(idle only) = %q, %v; want no latencies drawn, no error", shown, err)
+	}
+	// The below-80%-CPU caveat and thousands separators on the bars' axis.
+	svg := filepath.Join(dir, "caveat.svg")
+	if _, err := sampleReport().Plot(svg, ""); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"less than 80% of its core", "net*", "100,000"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("Plot's SVG lacks %q", want)
+		}
+	}
+}
+
+func TestLogTicks(t *testing.T) {
+	labels := func(ticks []plot.Tick) []string {
+		var out []string
+		for _, tk := range ticks {
+			if tk.Label != "" {
+				out = append(out, tk.Label)
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		min, max float64
+		want     []string
+	}{
+		{min: 40, max: 400, want: []string{"50", "100", "200"}}, // within a decade: more than one label
+		{min: 3, max: 30000, want: []string{"5", "10", "20", "50", "100", "200", "500", "1,000", "2,000", "5,000", "10,000", "20,000"}},
+		{min: 1, max: 1e6, want: []string{"1", "10", "100", "1,000", "10,000", "100,000", "1,000,000"}},
+	}
+	for _, tt := range tests {
+		if got := labels(logTicks{}.Ticks(tt.min, tt.max)); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("logTicks(%v, %v) labels %q; want %q", tt.min, tt.max, got, tt.want)
+		}
+	}
+	if got := labels(groupedTicks{}.Ticks(0, 250_000)); !slices.Contains(got, "100,000") {
+		t.Errorf("groupedTicks(0, 250,000) labels %q; want 100,000 among them", got)
 	}
 }
 
@@ -206,7 +253,7 @@ func TestPairedRatios(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"scenario ratio rounds msgs/s (KiB/conn idle) p99 p99.9 cpu/msg",
+		"scenario ratio rounds headline p99 p99.9 cpu/msg",
 		"s engine÷net all 3 1.00 (0.50 - 2.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 2.00)",
 		"calm 1 2.00 (2.00 - 2.00) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50)",
 	} {
@@ -299,5 +346,30 @@ func TestMedianCI(t *testing.T) {
 		if med != float64((tt.n+1)/2) || lo != float64(tt.lo) || hi != float64(tt.hi) || ok != tt.ok {
 			t.Errorf("medianCI(1..%d) = %v [%v - %v] %v; want %v [%v - %v] %v", tt.n, med, lo, hi, ok, (tt.n+1)/2, tt.lo, tt.hi, tt.ok)
 		}
+	}
+}
+
+// TestFixedRateTable checks that at a fixed rate the ratio columns compare
+// CPU per message, and that nbio gets a ratio column of its own.
+func TestFixedRateTable(t *testing.T) {
+	res := Result{Conns: 100, Payload: 64, InFlight: 1, Rate: 30_000, Duration: time.Second, Messages: 30_000, MsgsPerSec: 30_000}
+	rep := &Report{Runs: []Run{
+		{Scenario: "fixed-100c-64B", Server: "engine", Load: res, ServerCPU: 0.15, ServerBusy: 15},
+		{Scenario: "fixed-100c-64B", Server: "net", Load: res, ServerCPU: 0.30, ServerBusy: 30},
+		{Scenario: "fixed-100c-64B", Server: "gnet", Load: res, ServerCPU: 0.12, ServerBusy: 12},
+		{Scenario: "fixed-100c-64B", Server: "nbio", Load: res, ServerCPU: 0.20, ServerBusy: 20},
+	}}
+	var b bytes.Buffer
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if h := strings.Fields(lines[0]); h[len(h)-1] != "÷nbio" {
+		t.Errorf("header %q; want a ÷nbio column last", h)
+	}
+	// engine: 5 µs/msg; net 10, gnet 4, nbio 6.67.
+	want := []string{"fixed-100c-64B", "engine", "30,000", "0", "0", "0", "0", "5.00", "15*", "0", "0", "0.0", "0.0", "0.50", "1.25", "0.75"}
+	if got := strings.Fields(lines[1]); !reflect.DeepEqual(got, want) {
+		t.Errorf("engine row %q; want %q\n%s", got, want, b.String())
 	}
 }

@@ -66,6 +66,7 @@ func TestServersEcho(t *testing.T) {
 		{name: "net, length field", addr: func(t *testing.T) string { return startNet(t, codec.Default()) }, stream: lengthStream},
 		{name: "net, lines", addr: func(t *testing.T) string { return startNet(t, codec.NewLine(1<<20)) }, stream: lineStream},
 		{name: "gnet, length field", addr: startGnet, stream: lengthStream},
+		{name: "nbio, length field", addr: startNbio, stream: lengthStream},
 	}
 	for _, tt := range tests {
 		addr := tt.addr(t)
@@ -79,7 +80,7 @@ func TestServersEcho(t *testing.T) {
 
 func TestServersCloseOnOversizedFrame(t *testing.T) {
 	tooLarge := []byte{0x7f, 0xff, 0xff, 0xff, 'x'} // a length beyond codec.DefaultMaxFrame
-	for name, addr := range map[string]string{"net": startNet(t, codec.Default()), "gnet": startGnet(t)} {
+	for name, addr := range map[string]string{"net": startNet(t, codec.Default()), "gnet": startGnet(t), "nbio": startNbio(t)} {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -143,4 +144,68 @@ func TestServeGnetAddr(t *testing.T) {
 	if _, err := ServeGnet("192.0.2.1:0", 1); err == nil { // not an address of this host
 		t.Error("ServeGnet on a foreign address = nil error; want one")
 	}
+}
+
+func TestServeNbioAddr(t *testing.T) {
+	s, err := ServeNbio("127.0.0.1:0", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop(context.Background())
+	a, ok := s.Addr().(*net.TCPAddr)
+	if !ok || a.Port == 0 || !a.IP.IsLoopback() {
+		t.Errorf("Addr() = %v; want a loopback address with the port picked", s.Addr())
+	}
+	if _, err := ServeNbio("192.0.2.1:0", 1); err == nil { // not an address of this host
+		t.Error("ServeNbio on a foreign address = nil error; want one")
+	}
+}
+
+// TestServeNbioManyConns sends many small frames and one large one
+// split across reads, in one stream, over several connections at once: nbio
+// hands a connection's reads to OnData from its shared poller buffer, so an
+// echo must not keep a reference into it.
+func TestServeNbioManyConns(t *testing.T) {
+	addr := startNbio(t)
+	c := codec.Default()
+	var payloads [][]byte
+	for i := range 200 {
+		payloads = append(payloads, bytes.Repeat([]byte{byte(i)}, 1+i*37%300))
+	}
+	payloads = append(payloads, bytes.Repeat([]byte("xyz"), 50000))
+	stream := frames(t, c, payloads...)
+	done := make(chan []byte, 8)
+	for range 8 {
+		go func() { done <- roundTripQuiet(addr, stream, 333) }()
+	}
+	for range 8 {
+		if got := <-done; !bytes.Equal(got, stream) {
+			t.Fatalf("echo of %d bytes over 8 connections at once: got %d bytes, differing", len(stream), len(got))
+		}
+	}
+}
+
+// roundTripQuiet is roundTrip for other goroutines than the test's: it
+// returns what it read, nil on an error.
+func roundTripQuiet(addr string, stream []byte, piece int) []byte {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	go func() {
+		for rest := stream; len(rest) > 0; {
+			n := min(piece, len(rest))
+			if _, err := c.Write(rest[:n]); err != nil {
+				return
+			}
+			rest = rest[n:]
+		}
+	}()
+	got := make([]byte, len(stream))
+	if _, err := io.ReadFull(c, got); err != nil {
+		return nil
+	}
+	return got
 }

@@ -141,3 +141,29 @@ func TestSlowReaderAllocs(t *testing.T) {
 		t.Errorf("allocations per message behind a slow reader = %.4f; want at most 0.05", perMsg)
 	}
 }
+
+// Broadcasts frame once and queue a copy per session without allocating.
+func TestBroadcastAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	rec := &nettest.Recorder{}
+	srv := nettest.StartServer(t, rec)
+	for range 4 {
+		c := nettest.Dial(t, srv.Addr().String())
+		go func() { _, _ = io.Copy(io.Discard, c) }()
+	}
+	for _, e := range rec.WaitCount(t, "connect", 4) {
+		e.Session.Join("room")
+	}
+	payload := make([]byte, 256)
+	_, _ = srv.BroadcastGroup("room", payload) // the group's first snapshot
+	for name, fn := range map[string]func(){
+		"Broadcast":      func() { _, _ = srv.Broadcast(payload) },
+		"BroadcastGroup": func() { _, _ = srv.BroadcastGroup("room", payload) },
+	} {
+		if a := testing.AllocsPerRun(200, fn); a != 0 {
+			t.Errorf("%s to 4 sessions: %v allocations per call; want 0", name, a)
+		}
+	}
+}

@@ -28,7 +28,8 @@ type budget struct {
 	reclaiming atomic.Bool // a reclaim is under way
 	freedBig   atomic.Int64
 	mu         sync.Mutex
-	lastFree   time.Time // guarded by mu: when the runtime was last told to return memory
+	lastFree   time.Time   // guarded by mu: when the runtime was last told to return memory
+	freeTimer  *time.Timer // guarded by mu: a FreeOSMemory on its way, or nil
 }
 
 // bigHolding is what a session may hold before it can be refused at the limit.
@@ -95,22 +96,28 @@ func (b *budget) reclaim() {
 }
 
 // freed notes that n bytes of large buffers went back to the garbage
-// collector. Once enough have, the runtime is asked, at most once a few
-// seconds, to return the memory to the operating system: after an attack
-// the heap would otherwise stay at its peak until the next GC cycle, which
-// may be long in coming on an idle server.
+// collector. Once 64 MiB have, the runtime is asked to return the memory to
+// the operating system, a second later (so that one call covers a whole wave
+// of closes) and at most once every 5 s: after an attack the heap would
+// otherwise stay at its peak until the next GC cycle, which may be long in
+// coming on a server at rest.
 func (b *budget) freed(n int64) {
 	if b.freedBig.Add(n) < 64<<20 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if time.Since(b.lastFree) < 5*time.Second || b.freedBig.Load() < 64<<20 {
-		return
+	if b.freeTimer != nil {
+		return // one is on its way and will cover these too
 	}
-	b.freedBig.Store(0)
-	b.lastFree = time.Now()
-	go debug.FreeOSMemory()
+	wait := max(time.Second, 5*time.Second-time.Since(b.lastFree))
+	b.freeTimer = time.AfterFunc(wait, func() {
+		b.freedBig.Store(0)
+		debug.FreeOSMemory()
+		b.mu.Lock()
+		b.lastFree, b.freeTimer = time.Now(), nil
+		b.mu.Unlock()
+	})
 }
 
 // holding returns what c holds in the budget, as its loop last counted it.

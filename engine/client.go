@@ -66,7 +66,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(forClient, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -265,9 +265,12 @@ func (cl *Client) flushQueue(s *session.Session) {
 	cl.queue = cl.queue[:0]
 }
 
-// Request sends payload and waits for its reply, for protocols that answer
-// requests in order. It returns the reply, a copy the caller owns, or ctx's
-// error if ctx ends first. A reply that arrives after its request gave up is
+// Request matches replies to requests in strict FIFO order, so it breaks
+// when the server also pushes messages: use the envelope package's Client for
+// request/reply beside server push. Request sends payload and waits for the
+// next message the server sends, taking it as the reply. It returns the
+// reply, a copy the caller owns, or ctx's error if ctx ends first (counted as
+// a request timeout). A reply that arrives after its request gave up is
 // discarded, and the next request still gets its own reply. Concurrent
 // Requests are fine: replies are matched in the order the requests were
 // sent. While a request is waiting, incoming messages answer requests and do
@@ -275,8 +278,9 @@ func (cl *Client) flushQueue(s *session.Session) {
 //
 // Request fails with ErrNotConnected while the client is disconnected, and
 // with the disconnect reason (ErrPeerClosed, ErrClientClosed, ...) if the
-// connection is lost before the reply comes. It must not be called from a
-// Handler callback.
+// connection is lost before the reply comes. Called from a Handler callback
+// on this client's event loop, which could not deliver the reply while it
+// waits, it returns ErrInHandler at once.
 func (cl *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -358,7 +362,9 @@ func (cl *Client) Monitor() *metrics.Monitor { return cl.t.o.monitor }
 
 // Close closes the client for good: it stops reconnecting, closes the
 // connection (OnDisconnect sees ErrClientClosed, pending Requests fail with
-// it), stops the event loop and returns once OnDisconnect has run. Messages
+// it), lets what was sent before it reach the server (waiting at most the
+// linger, WithLinger, for a server that does not read), stops the event loop
+// and returns once OnDisconnect has run. Messages
 // still queued from a disconnected period are discarded: Close then returns
 // an error wrapping ErrSendsDropped that says how many. Later calls return
 // nil. Called from a Handler callback on the client's event loop, Close does

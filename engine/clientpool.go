@@ -57,7 +57,7 @@ func NewPool(ctx context.Context, addr string, size int, opts ...Option) (*Pool,
 	if err != nil {
 		return nil, err
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(forPool, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -257,6 +257,16 @@ func (p *Pool) Close() error {
 	for _, cl := range p.clients {
 		errs = append(errs, cl.close())
 	}
+	if len(p.clients) > 0 { // what was queued before Close still goes out, within the linger
+		ctx, cancel := context.WithTimeout(context.Background(), p.clients[0].t.o.linger)
+		for _, cl := range p.clients {
+			cl.t.waiter.waitLingering(ctx)
+		}
+		cancel()
+	}
 	p.loops.stop()
+	for _, cl := range p.clients {
+		cl.t.waiter.shutdown()
+	}
 	return errors.Join(errs...)
 }

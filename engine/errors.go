@@ -13,6 +13,10 @@ var (
 	// ErrUnknownSession is returned by the Server's methods that take a
 	// session ID when no open session has it: it closed, or the ID is stale.
 	ErrUnknownSession = errors.New("engine: no such session")
+	// ErrBadOption is returned by NewServer, Dial and NewPool for an option
+	// that does not apply to them or a value out of range; the error names
+	// the option.
+	ErrBadOption = errors.New("engine: bad option")
 	// ErrBadAddress is returned for an address Start or Dial cannot use.
 	ErrBadAddress = errors.New("engine: bad address")
 

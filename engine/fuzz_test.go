@@ -156,7 +156,7 @@ func decodeAll(c codec.Codec, b []byte) (msgs [][]byte, err error) {
 // 128 bytes: a raw payload is one piece, and must fit in fuzzMaxFrame.
 func FuzzSessionStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, codecIdx uint8, stream, cuts []byte) {
-		o, err := buildOptions(fuzzOptions(codecIdx))
+		o, err := buildOptions(forServer, fuzzOptions(codecIdx))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -116,6 +116,22 @@ func (a *acceptor) run() error {
 	}()
 	t := a.srv.t
 	var delay time.Duration
+	// failed counts, logs (rate-limited) and backs off after an accept or
+	// enrollment failure; false if the server is stopping meanwhile.
+	failed := func(err error) bool {
+		t.src.Error(metrics.AcceptFailed)
+		if exhausted(err) {
+			a.shed()
+		}
+		delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+		t.logs.log("accept_failed", slog.LevelWarn, "netsys: accept failed; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-a.stop:
+			return false
+		case <-time.After(delay):
+			return true
+		}
+	}
 	for {
 		nc, err := a.ln.Accept()
 		if err != nil {
@@ -127,20 +143,11 @@ func (a *acceptor) run() error {
 			if errors.Is(err, net.ErrClosed) {
 				return fmt.Errorf("engine: listener closed: %w", err)
 			}
-			t.src.Error(metrics.AcceptFailed)
-			if exhausted(err) {
-				a.shed()
-			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			t.logs.log("accept_failed", slog.LevelWarn, "netsys: accept failed; retrying", "err", err, "retry_in", delay)
-			select {
-			case <-a.stop:
+			if !failed(err) {
 				return nil
-			case <-time.After(delay):
 			}
 			continue
 		}
-		delay = 0
 		if !t.admit() {
 			t.src.ConnRejected()
 			t.logs.log("rejected", slog.LevelWarn, "netsys: connection refused: at the session limit",
@@ -149,10 +156,13 @@ func (a *acceptor) run() error {
 			continue
 		}
 		if err := a.srv.loops.enroll(nc, &endpoints{local: nc.LocalAddr(), remote: nc.RemoteAddr()}); err != nil {
-			t.active.Add(-1)
-			t.src.Error(metrics.AcceptFailed)
-			t.logs.log("accept_failed", slog.LevelWarn, "netsys: cannot hand a connection to a loop", "err", err)
+			t.active.Add(-1) // enroll closed nc
+			if !failed(err) {
+				return nil
+			}
+			continue
 		}
+		delay = 0
 	}
 }
 

@@ -78,7 +78,7 @@ func (c *conn) decode(src []byte, start int64) (rest []byte, msgs, inBytes int, 
 	t := c.t
 	rest = src
 	if c.part != nil {
-		rest, msgs, inBytes, full, err = c.completePart(rest)
+		rest, msgs, inBytes, full, err = c.completePart(rest, start)
 	}
 	if err == nil && !full && len(rest) > 0 && c.s.State() == session.StateConnected {
 		off, m, b, f, ferr := t.frames(c, rest)
@@ -193,7 +193,7 @@ func (c *conn) keepPart(rest []byte, now int64) error {
 
 // completePart adds buf's bytes to the partial frame and delivers what it
 // completes. It returns the bytes of buf it did not use.
-func (c *conn) completePart(buf []byte) (rest []byte, msgs, inBytes int, full bool, err error) {
+func (c *conn) completePart(buf []byte, now int64) (rest []byte, msgs, inBytes int, full bool, err error) {
 	t := c.t
 	if t.sizer == nil {
 		// The codec cannot tell a frame's size: gather everything and decode
@@ -209,8 +209,9 @@ func (c *conn) completePart(buf []byte) (rest []byte, msgs, inBytes int, full bo
 		off, m, b, f, ferr := t.frames(c, p)
 		if off == len(p) {
 			c.dropPartial()
-		} else if off > 0 {
+		} else if off > 0 { // what is left begins a new frame
 			c.part.B = p[:copy(p, p[off:])]
+			c.partAt.Store(now)
 		}
 		return nil, m, b, f, ferr
 	}

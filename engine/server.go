@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
 
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
@@ -43,7 +44,7 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("engine: nil handler")
 	}
-	o, err := buildOptions(opts)
+	o, err := buildOptions(forServer, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -245,36 +246,54 @@ func (s *Server) DisconnectAll(reason error) {
 // Broadcast sends payload to every open session. The payload is framed once;
 // each session's batch gets a copy of the framed bytes, so payload may be
 // reused as soon as Broadcast returns. It returns how many sessions it was
-// queued for.
+// queued for. It does not allocate.
 func (s *Server) Broadcast(payload []byte) (int, error) {
-	return s.fanOut(payload, s.t.reg.Range)
-}
-
-// BroadcastGroup sends payload to every member of group, framed once like
-// Broadcast.
-func (s *Server) BroadcastGroup(group string, payload []byte) (int, error) {
-	return s.fanOut(payload, func(fn func(*session.Session) bool) { s.t.reg.RangeGroup(group, fn) })
-}
-
-func (s *Server) fanOut(payload []byte, each func(func(*session.Session) bool)) (int, error) {
-	if err := s.t.o.checkPayload(len(payload)); err != nil {
-		return 0, err
-	}
-	b := pool.GetFrame()
-	defer pool.PutFrame(b)
-	framed, err := s.t.o.codec.Append(b.B[:0], payload)
+	b, framed, err := s.frame(payload)
 	if err != nil {
 		return 0, err
 	}
-	b.B = framed
+	defer pool.PutFrame(b)
 	n := 0
-	each(func(x *session.Session) bool {
+	s.t.reg.Range(func(x *session.Session) bool {
 		if x.SendRaw(framed) == nil {
 			n++
 		}
 		return true
 	})
 	return n, nil
+}
+
+// BroadcastGroup sends payload to every member of group, framed once like
+// Broadcast. It does not allocate unless the group's membership changed
+// since its last broadcast.
+func (s *Server) BroadcastGroup(group string, payload []byte) (int, error) {
+	b, framed, err := s.frame(payload)
+	if err != nil {
+		return 0, err
+	}
+	defer pool.PutFrame(b)
+	n := 0
+	for _, x := range s.t.reg.Members(group) {
+		if x.SendRaw(framed) == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// frame frames payload once into a pooled buffer, for a broadcast.
+func (s *Server) frame(payload []byte) (*bytebufferpool.ByteBuffer, []byte, error) {
+	if err := s.t.o.checkPayload(len(payload)); err != nil {
+		return nil, nil, err
+	}
+	b := pool.GetFrame()
+	framed, err := s.t.o.codec.Append(b.B[:0], payload)
+	if err != nil {
+		pool.PutFrame(b)
+		return nil, nil, err
+	}
+	b.B = framed
+	return b, framed, nil
 }
 
 // sweepLoop closes sessions that delivered no complete message for idle,
@@ -333,3 +352,8 @@ func (e *serverEvents) OnClose(gc gnet.Conn, err error) gnet.Action {
 	e.t.closed(gc, err)
 	return gnet.None
 }
+
+// MemoryInUse returns the bytes the server holds for its peers against its
+// memory limit (WithMemoryLimit): partial inbound frames and outbound bytes
+// the sockets have not taken, lingering closes included.
+func (s *Server) MemoryInUse() int64 { return s.t.mem.used.Load() }

@@ -54,13 +54,21 @@ import (
 // ErrNotConnected. On a client,
 // an empty cfg.ServerName is taken from the address dialled (unless
 // cfg.InsecureSkipVerify is set). Default nil: plaintext.
-func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+func WithTLS(cfg *tls.Config) Option {
+	return func(o *options) { o.use("WithTLS", forAll); o.tls = cfg }
+}
 
 // WithHandshakeTimeout bounds a TLS handshake, from the connection's open to
 // its end, time waiting for a handshake slot included; past it the
 // connection is closed with ErrTLSHandshake (cause "timeout"). Default
 // DefaultHandshakeTimeout (10 s). With WithTLS only.
-func WithHandshakeTimeout(d time.Duration) Option { return func(o *options) { o.hsTimeout = d } }
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(o *options) {
+		o.use("WithHandshakeTimeout", forAll)
+		o.notNegative("WithHandshakeTimeout", int64(d))
+		o.hsTimeout = d
+	}
+}
 
 // WithMaxHandshakes bounds the TLS handshakes in progress: running at once,
 // each on a goroutine of its own that exists only while it runs (default
@@ -70,7 +78,11 @@ func WithHandshakeTimeout(d time.Duration) Option { return func(o *options) { o.
 // costs the loops a copy of the bytes read per event, never a stall. With
 // WithTLS only.
 func WithMaxHandshakes(running, waiting int) Option {
-	return func(o *options) { o.maxHandshakes, o.hsQueue = running, waiting }
+	return func(o *options) {
+		o.use("WithMaxHandshakes", forAll)
+		o.notNegative("WithMaxHandshakes", int64(running))
+		o.maxHandshakes, o.hsQueue = running, waiting
+	}
 }
 
 // Defaults of the TLS options.

@@ -73,7 +73,7 @@ func BenchmarkTraffic(b *testing.B) {
 
 // benchTraffic runs the transport's traffic path with handler h over batch.
 func benchTraffic(b *testing.B, h Handler, batch []byte) {
-	o, err := buildOptions([]Option{WithLoops(1)})
+	o, err := buildOptions(forServer, []Option{WithLoops(1)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -123,6 +123,7 @@ func (w *waiter) linger(c *conn) bool {
 	if w.p.watch(fd, true, false) != nil {
 		w.end(l, true)
 	}
+	w.p.interrupt() // the wait in progress has no deadline for this one yet
 	return true
 }
 
@@ -234,6 +235,9 @@ func (w *waiter) end(l *lingerer, reset bool) {
 
 // release gives back l's bytes and their budget. Called with mu held.
 func (w *waiter) release(l *lingerer) {
+	if cap(l.data) > pool.MaxPooled {
+		w.t.mem.freed(int64(cap(l.data))) // the pool does not keep it
+	}
 	if l.buf != nil {
 		l.buf.B = l.data[:0]
 		pool.PutBatch(l.buf)

@@ -31,13 +31,26 @@ const (
 // loops, for handlers that block. A session's events are handled in order, one
 // at a time; different sessions run in parallel. Each message is copied into
 // a pooled buffer for the worker. Default 0: handlers run on the loops.
-func WithWorkers(n int) Option { return func(o *options) { o.workers = n } }
+func WithWorkers(n int) Option {
+	return func(o *options) {
+		o.use("WithWorkers", forServer)
+		o.notNegative("WithWorkers", int64(n))
+		o.workers = n
+	}
+}
 
 // WithWorkerQueue bounds the messages a session may have waiting for a worker
 // (default DefaultWorkerQueue) and says what happens past the bound (default
 // OverflowPause). It applies only with WithWorkers.
 func WithWorkerQueue(messages int, overflow Overflow) Option {
-	return func(o *options) { o.workerQueue, o.workerOverflow = messages, overflow }
+	return func(o *options) {
+		o.use("WithWorkerQueue", forServer)
+		o.notNegative("WithWorkerQueue", int64(messages))
+		if overflow != OverflowPause && overflow != OverflowClose {
+			o.bad("WithWorkerQueue", fmt.Sprintf("unknown Overflow %d", overflow))
+		}
+		o.workerQueue, o.workerOverflow = messages, overflow
+	}
 }
 
 // job is one handler call waiting for a worker.

@@ -263,6 +263,9 @@ func (c *conn) settle() {
 
 // dropQueue empties the write queue and gives its buffer back.
 func (c *conn) dropQueue() {
+	if cap(c.wq) > pool.MaxPooled {
+		c.t.mem.freed(int64(cap(c.wq))) // the pool does not keep it
+	}
 	if c.wqBuf != nil {
 		c.wqBuf.B = c.wq[:0]
 		pool.PutBatch(c.wqBuf)

@@ -77,9 +77,11 @@ func (r *Registry) Groups() []string {
 	return out
 }
 
-// members returns the named group's members. The slice is shared and must not
-// be modified; it stays valid (as a snapshot) for as long as it is held.
-func (r *Registry) members(name string) []*Session {
+// Members returns the named group's members, in no particular order, as a
+// snapshot shared with other callers: it must not be modified, and stays
+// valid (as a snapshot) for as long as it is held. It does not allocate unless
+// the membership changed since the group's previous snapshot.
+func (r *Registry) Members(name string) []*Session {
 	r.gmu.RLock()
 	defer r.gmu.RUnlock()
 	g := r.groups[name]
@@ -105,7 +107,7 @@ func (r *Registry) members(name string) []*Session {
 // membership changed since the previous RangeGroup on the group, in which case
 // it builds one new snapshot.
 func (r *Registry) RangeGroup(group string, fn func(*Session) bool) {
-	for _, s := range r.members(group) {
+	for _, s := range r.Members(group) {
 		if !fn(s) {
 			return
 		}

@@ -39,7 +39,8 @@ type chunk [chunkSize]slot
 type Registry struct {
 	n     atomic.Int64 // slots holding a session
 	table [numChunks]atomic.Pointer[chunk]
-	big   sync.Map // int fd >= tableFDs -> *slot
+	bigMu sync.Mutex
+	big   map[int]*slot // guarded by bigMu: the slots of fds >= tableFDs
 
 	gmu    sync.RWMutex
 	groups map[string]*group // guarded by gmu; no empty group is kept
@@ -67,14 +68,17 @@ func (r *Registry) slot(fd int, create bool) *slot {
 		}
 		return &c[fd&(chunkSize-1)]
 	}
-	if v, ok := r.big.Load(fd); ok {
-		return v.(*slot)
+	r.bigMu.Lock()
+	defer r.bigMu.Unlock()
+	sl := r.big[fd]
+	if sl == nil && create {
+		if r.big == nil {
+			r.big = make(map[int]*slot)
+		}
+		sl = new(slot)
+		r.big[fd] = sl
 	}
-	if !create {
-		return nil
-	}
-	v, _ := r.big.LoadOrStore(fd, new(slot))
-	return v.(*slot)
+	return sl
 }
 
 // Register makes the session for a new connection on fd and returns it in
@@ -175,8 +179,23 @@ func (r *Registry) Range(fn func(*Session) bool) {
 			}
 		}
 	}
-	r.big.Range(func(_, v any) bool {
-		s := v.(*slot).sess.Load()
-		return s == nil || fn(s)
-	})
+	for _, s := range r.bigSessions() {
+		if !fn(s) {
+			return
+		}
+	}
+}
+
+// bigSessions returns the sessions on fds past the table, rare with ordinary
+// fd limits; nil (no allocation) when there are none.
+func (r *Registry) bigSessions() []*Session {
+	r.bigMu.Lock()
+	defer r.bigMu.Unlock()
+	var out []*Session
+	for _, sl := range r.big {
+		if s := sl.sess.Load(); s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -17,26 +17,26 @@ import (
 
 func init() {
 	register("baseline", command{
-		summary: "run a baseline echo server: the net package or bare gnet (for compare)",
+		summary: "run a baseline echo server: the net package, bare gnet or bare nbio (for compare)",
 		run:     runBaseline,
 		hidden:  true,
 	})
 }
 
-// runBaseline is `echo baseline`: the net-package baseline or the bare gnet
-// echo, in the default wire format, until SIGINT or SIGTERM. Its first line
+// runBaseline is `echo baseline`: the net-package baseline, the bare gnet
+// echo or the bare nbio echo, in the default wire format, until SIGINT or SIGTERM. Its first line
 // on stdout is "listening <addr>".
 func runBaseline(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	kind := fs.String("kind", "net", "server: net (goroutine per connection) or gnet (bare gnet echo)")
+	kind := fs.String("kind", "net", "server: net (goroutine per connection), gnet (bare gnet echo) or nbio (bare nbio echo)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address; port 0 picks a free port")
-	loops := fs.Int("loops", 0, "gnet: event loops (0 = one per CPU)")
+	loops := fs.Int("loops", 0, "gnet, nbio: event loops (0 = the library's default)")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *loops < 0 {
-		return fmt.Errorf("-loops %d: want 0 (one per CPU) or more", *loops)
+		return fmt.Errorf("-loops %d: want 0 (the library's default) or more", *loops)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -66,7 +66,17 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return srv.Stop(sctx)
+	case "nbio":
+		srv, err := bench.ServeNbio(*addr, *loops)
+		if err != nil {
+			return err
+		}
+		announce(stdout, srv.Addr())
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Stop(sctx)
 	default:
-		return fmt.Errorf("-kind %q: want net or gnet", *kind)
+		return fmt.Errorf("-kind %q: want net, gnet or nbio", *kind)
 	}
 }

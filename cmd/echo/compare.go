@@ -23,7 +23,7 @@ import (
 )
 
 func init() {
-	register("compare", command{summary: "benchmark netsys against net and bare gnet, side by side", run: runCompare})
+	register("compare", command{summary: "benchmark netsys against net, bare gnet and bare nbio, side by side", run: runCompare})
 }
 
 const (
@@ -36,6 +36,8 @@ const (
 	listeningPrefix    = "listening "          // a server's first line on stdout
 	gcTracePrefix      = "gc "                 // GODEBUG=gctrace=1 lines: "gc 12 @3.456s 2%: ..."
 	cpuServer, cpuLoad = 0, 1                  // CPUs when pinned
+	runOverhead        = time.Second           // per run, beyond warm-up and window: start, connect, drain, stop
+	connectsPerSecond  = 5000                  // for the estimate of a run's time
 )
 
 // runCompare is `echo compare`: every scenario against every server, each
@@ -44,21 +46,35 @@ const (
 func runCompare(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	quick := fs.Bool("quick", false, "run the quick subset of scenarios (about 30 s for three servers)")
+	quick := fs.Bool("quick", false, "run the quick subset of scenarios, with short windows (about a minute and a half)")
+	fixed := fs.Bool("fixed", false, "run the fixed-load scenarios only: CPU per message and latency at a load every server sustains")
+	list := fs.Bool("list", false, "list the scenarios (with -quick or -fixed: that set) and run nothing")
 	filter := fs.String("scenario", "", "run only the scenarios whose name matches this regexp")
-	serverList := fs.String("servers", "engine,net,gnet", "servers to compare, comma-separated: engine, net, gnet")
+	serverList := fs.String("servers", strings.Join(bench.Servers, ","), "servers to compare, comma-separated: "+strings.Join(bench.Servers, ", ")+
+		" (each runs in the scenarios meant for it)")
 	jsonPath := fs.String("json", "", "also write the report as JSON to this file")
 	svgPath := fs.String("svg", "", "also plot the report as SVG to this file")
 	pngPath := fs.String("png", "", "also plot the report as PNG to this file")
-	latency := fs.String("latency", "closed-100c-64B", "scenario whose latency percentiles the plot shows")
+	latency := fs.String("latency", "", "scenario whose latency percentiles the plot shows (default: "+defaultLatency+" if it ran, else the first with latencies)")
 	noPin := fs.Bool("no-pin", false, "do not pin the server to CPU 0 and the load generator to CPU 1")
 	warmup := fs.Duration("warmup", 0, "override every scenario's warm-up (0 = the scenario's own)")
 	duration := fs.Duration("duration", 0, "override every scenario's measured window (0 = the scenario's own)")
+	rate := fs.Int("rate", 0, "override the offered rate, msg/s, of every fixed-rate scenario (0 = the scenario's own): to calibrate one")
 	rounds := fs.Int("rounds", 1, "run every scenario against every server this many times, in rotating order, and report the median run and the paired ratios per round")
 	gogc := fs.String("gogc", "", "GOGC for every server child, the same for all (empty: Go's default)")
 	from := fs.String("from", "", "run nothing: print the report of an earlier run from its -json file (with -json, -svg or -png, write it again)")
 	if err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *quick && *fixed {
+		return errors.New("-quick and -fixed are two sets of scenarios: choose one")
+	}
+	set := bench.Scenarios(*quick)
+	if *fixed {
+		set = bench.FixedScenarios()
+	}
+	if *list {
+		return listScenarios(stdout, set)
 	}
 	if *from != "" {
 		var runFlags []string
@@ -72,10 +88,13 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		if len(runFlags) > 0 {
 			return fmt.Errorf("-from prints a saved report; %s would change a run", strings.Join(runFlags, ", "))
 		}
-		return reprint(*from, stdout, *jsonPath, *svgPath, *pngPath, *latency)
+		return reprint(*from, stdout, stderr, *jsonPath, *svgPath, *pngPath, *latency)
 	}
 	if *rounds < 1 {
 		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
+	}
+	if *rate < 0 {
+		return fmt.Errorf("-rate %d: want 0 (the scenario's own) or more", *rate)
 	}
 	if *warmup < 0 || *duration < 0 {
 		return fmt.Errorf("-warmup %v, -duration %v: want 0 (the scenario's own) or more", *warmup, *duration)
@@ -88,7 +107,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-scenario: %w", err)
 	}
 	var scenarios []bench.Scenario
-	for _, s := range bench.Scenarios(*quick) {
+	for _, s := range set {
 		if re.MatchString(s.Name) {
 			if *warmup > 0 {
 				s.Warmup = *warmup
@@ -96,16 +115,29 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 			if *duration > 0 {
 				s.Duration = *duration
 			}
+			if *rate > 0 && s.Rate > 0 {
+				s.Rate = *rate
+			}
 			scenarios = append(scenarios, s)
 		}
 	}
 	if len(scenarios) == 0 {
-		return fmt.Errorf("no scenario matches %q", *filter)
+		return fmt.Errorf("-scenario: no scenario matches %q; the scenarios (-list for more) are:\n  %s",
+			*filter, strings.Join(scenarioNames(set), "\n  "))
 	}
 	servers := strings.Split(*serverList, ",")
 	for _, s := range servers {
 		if _, ok := serverArgs[s]; !ok {
-			return fmt.Errorf("-servers: unknown server %q; want engine, net or gnet", s)
+			return fmt.Errorf("-servers: unknown server %q; want some of %s", s, strings.Join(bench.Servers, ", "))
+		}
+	}
+	plan := planRuns(scenarios, servers)
+	if len(plan) == 0 {
+		return fmt.Errorf("-servers %s: none of them runs in the scenarios chosen (-list says which run where)", *serverList)
+	}
+	if *latency != "" {
+		if err := checkLatency(*latency, plan); err != nil {
+			return err
 		}
 	}
 	exe, err := os.Executable()
@@ -118,24 +150,35 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "compare: not pinning: taskset is missing or there are fewer than 2 CPUs")
 	}
 
+	writeHeader(stderr, plan, *rounds, pin)
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := bench.Report{Pinned: pin, Rounds: *rounds, GOGC: *gogc}
 	var failed []string
 	runs := map[[2]string][]bench.Run{} // by scenario and server
 	for round := range *rounds {
-		for _, sc := range scenarios {
-			for i := range servers {
+		for _, p := range plan {
+			sc := p.scenario
+			if ctx.Err() != nil {
+				break
+			}
+			roundNote := ""
+			if *rounds > 1 {
+				roundNote = fmt.Sprintf(", round %d of %d", round+1, *rounds)
+			}
+			fmt.Fprintln(stderr, fit(fmt.Sprintf("%s (%s%s)", sc.Name, describe(sc), roundNote)))
+			for i := range p.servers {
 				// Rotate the order each round, so that no server always runs
 				// first or last after a scenario's setup.
-				server := servers[(i+round)%len(servers)]
+				server := p.servers[(i+round)%len(p.servers)]
 				if ctx.Err() != nil {
 					break
 				}
 				run, err := measure(ctx, exe, sc, server, pin, *gogc, stderr)
 				if err != nil {
 					failed = append(failed, fmt.Sprintf("%s against %s (round %d): %v", sc.Name, server, round+1, err))
-					fmt.Fprintf(stderr, "%s %s: failed: %v\n", sc.Name, server, err)
+					fmt.Fprintf(stderr, "  %s: failed: %v\n", server, err)
 					continue
 				}
 				key := [2]string{sc.Name, server}
@@ -143,9 +186,9 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	for _, sc := range scenarios {
-		for _, server := range servers {
-			if rs := runs[[2]string{sc.Name, server}]; len(rs) > 0 {
+	for _, p := range plan {
+		for _, server := range p.servers {
+			if rs := runs[[2]string{p.scenario.Name, server}]; len(rs) > 0 {
 				rep.Runs = append(rep.Runs, bench.Median(rs))
 			}
 		}
@@ -155,13 +198,13 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		if err := rep.WriteTable(stdout); err != nil {
 			return err
 		}
-		if err := writeOutputs(&rep, *jsonPath, *svgPath, *pngPath, *latency); err != nil {
+		if err := writeOutputs(&rep, stderr, *jsonPath, *svgPath, *pngPath, *latency); err != nil {
 			return err
 		}
 	}
 	switch {
 	case len(failed) > 0:
-		return fmt.Errorf("%d of %d runs failed:\n  %s", len(failed), *rounds*len(scenarios)*len(servers), strings.Join(failed, "\n  "))
+		return fmt.Errorf("%d of %d runs failed:\n  %s", len(failed), *rounds*countRuns(plan), strings.Join(failed, "\n  "))
 	case ctx.Err() != nil:
 		return errors.New("interrupted")
 	}
@@ -172,7 +215,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 // the forms asked for: the table and ratios come from the report's figures
 // by this build's rules, so an earlier run can be read with ratios added
 // since.
-func reprint(path string, stdout io.Writer, jsonPath, svgPath, pngPath, latency string) error {
+func reprint(path string, stdout, stderr io.Writer, jsonPath, svgPath, pngPath, latency string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -184,14 +227,22 @@ func reprint(path string, stdout io.Writer, jsonPath, svgPath, pngPath, latency 
 	if len(rep.Runs) == 0 || rep.Rounds < 1 {
 		return fmt.Errorf("-from %s: not a compare report: no runs", path)
 	}
+	if latency != "" && !rep.HasLatency(latency) {
+		has := "none"
+		if names := rep.LatencyScenarios(); len(names) > 0 {
+			has = strings.Join(names, ", ")
+		}
+		return fmt.Errorf("-latency %q: %s has no latencies of that scenario; it has latencies of %s", latency, path, has)
+	}
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
 	}
-	return writeOutputs(&rep, jsonPath, svgPath, pngPath, latency)
+	return writeOutputs(&rep, stderr, jsonPath, svgPath, pngPath, latency)
 }
 
-// writeOutputs writes the JSON report and the plots that were asked for.
-func writeOutputs(rep *bench.Report, jsonPath, svgPath, pngPath, latency string) error {
+// writeOutputs writes the JSON report and the plots that were asked for,
+// and says on w what it wrote where.
+func writeOutputs(rep *bench.Report, w io.Writer, jsonPath, svgPath, pngPath, latency string) error {
 	if jsonPath != "" {
 		var b bytes.Buffer
 		if err := rep.WriteJSON(&b); err != nil {
@@ -200,15 +251,146 @@ func writeOutputs(rep *bench.Report, jsonPath, svgPath, pngPath, latency string)
 		if err := os.WriteFile(jsonPath, b.Bytes(), 0o644); err != nil {
 			return err
 		}
+		fmt.Fprintf(w, "wrote the report as JSON to %s (-from prints it again)\n", jsonPath)
+	}
+	if latency == "" {
+		latency = defaultLatency
 	}
 	for _, path := range []string{svgPath, pngPath} {
 		if path != "" {
-			if err := rep.Plot(path, latency); err != nil {
+			shown, err := rep.Plot(path, latency)
+			if err != nil {
 				return err
 			}
+			fmt.Fprintf(w, "wrote the plot to %s (latency of %s)\n", path, shown)
 		}
 	}
 	return nil
+}
+
+// defaultLatency is the scenario whose latencies the plot shows unless
+// -latency names another.
+const defaultLatency = "closed-100c-64B"
+
+// planned is a scenario with the servers it runs against.
+type planned struct {
+	scenario bench.Scenario
+	servers  []string
+}
+
+// planRuns returns, for each scenario, the servers of servers that it runs
+// against, leaving out scenarios with none.
+func planRuns(scenarios []bench.Scenario, servers []string) []planned {
+	var plan []planned
+	for _, sc := range scenarios {
+		p := planned{scenario: sc}
+		for _, s := range servers {
+			if sc.RunsOn(s) {
+				p.servers = append(p.servers, s)
+			}
+		}
+		if len(p.servers) > 0 {
+			plan = append(plan, p)
+		}
+	}
+	return plan
+}
+
+// countRuns returns the runs of one round of plan.
+func countRuns(plan []planned) int {
+	n := 0
+	for _, p := range plan {
+		n += len(p.servers)
+	}
+	return n
+}
+
+// runTime estimates how long one run of sc takes.
+func runTime(sc bench.Scenario) time.Duration {
+	return sc.Warmup + sc.Duration + runOverhead + time.Duration(sc.Conns)*time.Second/connectsPerSecond
+}
+
+// checkLatency refuses a -latency that names no scenario with latencies in
+// plan.
+func checkLatency(name string, plan []planned) error {
+	var names []string
+	for _, p := range plan {
+		if !p.scenario.Idle {
+			if p.scenario.Name == name {
+				return nil
+			}
+			names = append(names, p.scenario.Name)
+		}
+	}
+	return fmt.Errorf("-latency %q: not a scenario with latencies in this run; want one of %s", name, strings.Join(names, ", "))
+}
+
+// describe says in a few words what sc runs: "100 conns, 64 B, closed loop,
+// 2s + 10s".
+func describe(sc bench.Scenario) string {
+	return fmt.Sprintf("%s conns, %s, %s, %v + %v", group(float64(sc.Conns)), size(sc.Payload), sc.Mode(), sc.Warmup, sc.Duration)
+}
+
+// size formats a payload size: 64 B, 1 KiB, 1 MiB.
+func size(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// writeHeader says what compare is about to run, and for about how long.
+func writeHeader(w io.Writer, plan []planned, rounds int, pin bool) {
+	var total time.Duration
+	for _, p := range plan {
+		total += time.Duration(len(p.servers)) * runTime(p.scenario)
+	}
+	total *= time.Duration(rounds)
+	fmt.Fprintln(w, fit(fmt.Sprintf("compare: %s, %s a round, %s: about %v",
+		plural(len(plan), "scenario"), plural(countRuns(plan), "run"), plural(rounds, "round"), total.Round(time.Second))))
+	for _, p := range plan {
+		fmt.Fprintln(w, fit(fmt.Sprintf("  %s against %s", p.scenario.Name, strings.Join(p.servers, ", "))))
+		fmt.Fprintln(w, fit("      "+describe(p.scenario)))
+	}
+	if pin {
+		fmt.Fprintln(w, "Server on CPU 0, load generator on CPU 1, GOMAXPROCS=1 each.")
+	}
+	fmt.Fprintln(w)
+}
+
+// plural formats n things: "1 round", "2 rounds".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// listScenarios writes the scenarios of set, what each measures and the
+// servers it runs against.
+func listScenarios(w io.Writer, set []bench.Scenario) error {
+	for _, sc := range set {
+		servers := bench.Servers
+		if sc.Servers != nil {
+			servers = sc.Servers
+		}
+		if _, err := fmt.Fprintf(w, "%s\n    %s\n    %s\n    servers: %s\n", sc.Name, sc.About, describe(sc), strings.Join(servers, ", ")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scenarioNames returns the names of set.
+func scenarioNames(set []bench.Scenario) []string {
+	names := make([]string, len(set))
+	for i, sc := range set {
+		names[i] = sc.Name
+	}
+	return names
 }
 
 // serverArgs are the command lines, after the binary, of the servers.
@@ -216,6 +398,7 @@ var serverArgs = map[string][]string{
 	"engine": {"serve", "-addr", "127.0.0.1:0", "-loops", "1", "-max-conns", "20000"},
 	"net":    {"baseline", "-kind", "net", "-addr", "127.0.0.1:0"},
 	"gnet":   {"baseline", "-kind", "gnet", "-addr", "127.0.0.1:0", "-loops", "1"},
+	"nbio":   {"baseline", "-kind", "nbio", "-addr", "127.0.0.1:0", "-loops", "1"},
 }
 
 // measure runs scenario sc against a fresh server child and returns the load
@@ -238,8 +421,8 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 	sampled := make(chan []bench.ProcSample, 1)
 	go func() { sampled <- sampleProc(srv.pid, quit) }()
 
-	status := statusLine{w: stderr}
-	label := fmt.Sprintf("%s %s: ", sc.Name, server)
+	status := newStatusLine(stderr)
+	label := fmt.Sprintf("  %-6s ", server)
 	out, err := runLoadChild(ctx, exe, sc, srv.addr, pin, func(line string) { status.show(label + line) })
 	close(quit)
 	samples := <-sampled
@@ -275,9 +458,27 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 		stolen := (bench.StealAt(samples, end) - bench.StealAt(samples, res.Start)).Seconds()
 		run.HostSteal = 100 * stolen / (d * float64(runtime.NumCPU()))
 	}
-	fmt.Fprintf(stderr, "%s%s msg/s  p99 %.0f µs  errors %d  server cpu %.0f%%  gc %d  host steal %.0f%%\n",
-		label, group(res.MsgsPerSec), res.Latency.P99, res.Errors, run.ServerBusy, run.GCCycles, run.HostSteal)
+	fmt.Fprintln(stderr, summaryLine(label, run))
 	return run, nil
+}
+
+// summaryLine says in one line of at most maxColumns how a run went: for an
+// idle run the server's memory per connection, else its throughput, tail
+// latency and CPU per message.
+func summaryLine(label string, run bench.Run) string {
+	res := run.Load
+	var line string
+	if res.Idle {
+		line = fmt.Sprintf("%s%s conns held  %.1f KiB/conn  cpu %.0f%%  steal %.0f%%",
+			label, group(float64(res.Conns)), run.RSSPerConn()/(1<<10), run.ServerBusy, run.HostSteal)
+	} else {
+		line = fmt.Sprintf("%s%s msg/s  p99 %s µs  cpu %.0f%% %.2f µs/msg  steal %.0f%%",
+			label, group(res.MsgsPerSec), group(res.Latency.P99), run.ServerBusy, run.CPUPerMessage(), run.HostSteal)
+	}
+	if res.Errors > 0 {
+		line += fmt.Sprintf("  %s errors", group(float64(res.Errors)))
+	}
+	return fit(line)
 }
 
 // sampleProc reads the statistics of process pid every procSampleEvery
@@ -303,7 +504,7 @@ func sampleProc(pid int, quit <-chan struct{}) []bench.ProcSample {
 func runLoadChild(ctx context.Context, exe string, sc bench.Scenario, addr string, pin bool, onStatus func(string)) ([]byte, error) {
 	args := []string{"load", "-json", "-addr", addr, "-name", sc.Name,
 		"-conns", strconv.Itoa(sc.Conns), "-size", strconv.Itoa(sc.Payload),
-		"-inflight", strconv.Itoa(sc.InFlight), "-rate", strconv.Itoa(sc.Rate),
+		"-inflight", strconv.Itoa(max(sc.InFlight, 1)), "-rate", strconv.Itoa(sc.Rate),
 		"-warmup", sc.Warmup.String(), "-duration", sc.Duration.String()}
 	if sc.Idle {
 		args = append(args, "-idle")

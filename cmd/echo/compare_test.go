@@ -32,14 +32,28 @@ func TestCompare(t *testing.T) {
 	dir := t.TempDir()
 	jsonPath, svgPath := filepath.Join(dir, "report.json"), filepath.Join(dir, "report.svg")
 	var stdout, stderr bytes.Buffer
-	err := runCompare([]string{"-quick", "-scenario", "^closed-100c-64B$", "-servers", "net,gnet",
+	err := runCompare([]string{"-quick", "-scenario", "^(closed-100c-64B|fixed-100c-64B)$", "-servers", "net,gnet,nbio",
 		"-warmup", "100ms", "-duration", "300ms", "-json", jsonPath, "-svg", svgPath}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
 	}
-	for _, row := range []string{"closed-100c-64B  net ", "closed-100c-64B  gnet "} {
+	for _, row := range []string{"closed-100c-64B  net ", "closed-100c-64B  gnet ", "fixed-100c-64B   nbio "} {
 		if !strings.Contains(stdout.String(), row) {
 			t.Errorf("compare table lacks a row %q:\n%s", row, stdout.String())
+		}
+	}
+	for _, want := range []string{"compare: 2 scenarios, 5 runs a round", "wrote the report as JSON to " + jsonPath,
+		"wrote the plot to " + svgPath + " (latency of closed-100c-64B)"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("compare said on stderr:\n%s\nwant %q", stderr.String(), want)
+		}
+	}
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if strings.HasPrefix(l, "wrote ") { // as long as the path it names
+			continue
+		}
+		if len([]rune(l)) > maxColumns || strings.Contains(l, "\r") {
+			t.Errorf("stderr line of %d columns (or with a carriage return): %q", len([]rune(l)), l)
 		}
 	}
 
@@ -64,7 +78,7 @@ func TestCompare(t *testing.T) {
 				r.Server, r.ServerCPU, r.IdleRSS, r.LoadRSS, r.PeakRSS)
 		}
 	}
-	if want := []string{"net", "gnet"}; !reflect.DeepEqual(servers, want) {
+	if want := []string{"net", "gnet", "net", "gnet", "nbio"}; !reflect.DeepEqual(servers, want) {
 		t.Errorf("report runs against %q; want %q", servers, want)
 	}
 	if svg, err := os.ReadFile(svgPath); err != nil || !bytes.HasPrefix(svg, []byte("<?xml")) {
@@ -127,12 +141,18 @@ func TestCompareFlags(t *testing.T) {
 		want string // in the error
 	}{
 		{args: []string{"-scenario", "no such scenario"}, want: "no scenario matches"},
+		{args: []string{"-scenario", "nomatch"}, want: "\n  closed-100c-64B\n"}, // lists the valid names
+		{args: []string{"-latency", "nomatch"}, want: `-latency "nomatch": not a scenario with latencies`},
+		{args: []string{"-latency", "idle-10000c"}, want: `-latency "idle-10000c"`},
+		{args: []string{"-quick", "-fixed"}, want: "-quick and -fixed"},
+		{args: []string{"-scenario", "^closed-", "-servers", "nbio"}, want: "none of them runs"},
 		{args: []string{"-scenario", "("}, want: "-scenario"},
-		{args: []string{"-servers", "net,apache"}, want: `unknown server "apache"`},
+		{args: []string{"-servers", "net,apache"}, want: `unknown server "apache"; want some of engine, net, gnet, nbio`},
 		{args: []string{"-rounds", "0"}, want: "-rounds"},
 		{args: []string{"-warmup", "-1s"}, want: "-warmup"},
 		{args: []string{"-duration", "-1s"}, want: "-duration"},
 		{args: []string{"-gogc", "abc"}, want: "-gogc"},
+		{args: []string{"-rate", "-5"}, want: "-rate -5"},
 		{args: []string{"-from", "report.json", "-rounds", "3", "-no-pin"}, want: "-no-pin, -rounds would change a run"},
 		{args: []string{"-from", filepath.Join(t.TempDir(), "missing.json")}, want: "missing.json"},
 	}
@@ -165,9 +185,16 @@ func TestCompareFrom(t *testing.T) {
 	if err := os.WriteFile(in, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stdout bytes.Buffer
-	if err := runCompare([]string{"-from", in, "-json", out}, &stdout, &bytes.Buffer{}); err != nil {
+	var stdout, stderr bytes.Buffer
+	if err := runCompare([]string{"-from", in, "-json", out}, &stdout, &stderr); err != nil {
 		t.Fatalf("compare -from: %v", err)
+	}
+	if want := "wrote the report as JSON to " + out; !strings.Contains(stderr.String(), want) {
+		t.Errorf("compare -from -json said %q; want %q", stderr.String(), want)
+	}
+	if err := runCompare([]string{"-from", in, "-latency", "nomatch", "-svg", filepath.Join(dir, "x.svg")}, &stdout, &stderr); err == nil ||
+		!strings.Contains(err.Error(), `-latency "nomatch"`) {
+		t.Errorf("compare -from -latency nomatch = %v; want an error naming -latency", err)
 	}
 	for _, want := range []string{"closed-100c-64B engine 110", "closed-100c-64B engine÷gnet all 2 0.85 (0.85 - 0.86)",
 		"closed-100c-64B gnet÷net all 2 1.30 (1.30 - 1.40)"} {
@@ -208,6 +235,63 @@ func TestCompareFromCommitted(t *testing.T) {
 		} else if !strings.HasPrefix(stdout.String(), "scenario ") {
 			t.Errorf("compare -from %s printed no table:\n%s", f, stdout.String())
 		}
+	}
+}
+
+func TestCompareList(t *testing.T) {
+	var stdout bytes.Buffer
+	if err := runCompare([]string{"-list"}, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"fixed-100c-64B\n", "open loop, 30,000 msg/s", "servers: engine, net, gnet, nbio\n",
+		"closed-100c-64B\n", "servers: engine, net, gnet\n", "pingpong-1c-64B\n"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("compare -list lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	if err := runCompare([]string{"-list", "-fixed"}, &stdout, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout.String(), "closed-100c-64B") || !strings.Contains(stdout.String(), "fixed-5000c-1KiB") {
+		t.Errorf("compare -list -fixed:\n%s\nwant the fixed-load scenarios only", stdout.String())
+	}
+}
+
+func TestCompareHeader(t *testing.T) {
+	plan := planRuns(bench.Scenarios(true), bench.Servers)
+	var b bytes.Buffer
+	writeHeader(&b, plan, 2, true)
+	out := b.String()
+	for _, want := range []string{"compare: 5 scenarios, 18 runs a round, 2 rounds: about ",
+		"  idle-10000c against engine, net, gnet, nbio\n", "  closed-100c-64B against engine, net, gnet\n",
+		"      100 conns, 64 B, closed loop, 250ms + 1s\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("header lacks %q:\n%s", want, out)
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if len([]rune(l)) > maxColumns {
+			t.Errorf("header line of %d columns: %q", len([]rune(l)), l)
+		}
+	}
+}
+
+func TestSummaryLine(t *testing.T) {
+	idle := bench.Run{Load: bench.Result{Conns: 10000, Idle: true, MsgsPerSec: 2000}, IdleRSS: 1 << 20, LoadRSS: 11 << 20}
+	if got := summaryLine("  engine ", idle); strings.Contains(got, "msg/s") || !strings.Contains(got, "1.0 KiB/conn") {
+		t.Errorf("idle summary %q; want KiB/conn and no msg/s", got)
+	}
+	busy := bench.Run{Load: bench.Result{Conns: 100, Messages: 300_000, MsgsPerSec: 30_000, Errors: 2,
+		Latency: bench.Latency{P99: 12_345}}, ServerCPU: 1.5, ServerBusy: 15}
+	got := summaryLine("  engine ", busy)
+	for _, want := range []string{"30,000 msg/s", "p99 12,345 µs", "cpu 15% 5.00 µs/msg", "2 errors"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary %q lacks %q", got, want)
+		}
+	}
+	if len([]rune(got)) > maxColumns {
+		t.Errorf("summary %q: %d columns; want at most %d", got, len([]rune(got)), maxColumns)
 	}
 }
 

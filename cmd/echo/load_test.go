@@ -43,8 +43,12 @@ func TestLoadCommand(t *testing.T) {
 	if res.Name != "t" || res.Conns != 3 || res.Payload != 100 || res.InFlight != 2 || res.Messages == 0 || res.Errors != 0 {
 		t.Errorf("load -json = %+v; want name t, 3 conns, 100 B, 2 in flight, messages and no errors", res)
 	}
+	// stderr is not a terminal: plain lines, no carriage returns.
+	if strings.Contains(stderr.String(), "\r") {
+		t.Errorf("load status on a non-terminal has carriage returns: %q", stderr.String())
+	}
 	for _, phase := range []bench.Phase{bench.PhaseConnect, bench.PhaseMeasure, bench.PhaseDone} {
-		if !strings.Contains(stderr.String(), "\r"+string(phase)) {
+		if !strings.Contains(stderr.String(), "\n"+string(phase)) && !strings.HasPrefix(stderr.String(), string(phase)) {
 			t.Errorf("load status on stderr %q lacks a %q line", stderr.String(), phase)
 		}
 	}
@@ -59,9 +63,31 @@ func TestLoadCommand(t *testing.T) {
 		}
 	}
 
-	for _, bad := range [][]string{{"-conns", "-1"}, {"-conns", "0"}, {"-size", "0"}, {"-inflight", "0"}, {"-duration", "0s"}} {
-		if err := runLoad(append([]string{"-addr", addr}, bad...), &stdout, &stderr); err == nil {
-			t.Errorf("load %q = nil error; want one", bad)
+	for _, bad := range [][]string{{"-conns", "-1"}, {"-conns", "0"}, {"-size", "0"}, {"-inflight", "0"}, {"-duration", "0s"},
+		{"-rate", "-10"}, {"-warmup", "-1s"}, {"-size", "99999999"}} {
+		err := runLoad(append([]string{"-addr", addr}, bad...), &stdout, &stderr)
+		if err == nil || !strings.HasPrefix(err.Error(), bad[0]+" "+bad[1]) {
+			t.Errorf("load %q = %v; want an error naming %s %s", bad, err, bad[0], bad[1])
 		}
+	}
+}
+
+func TestStatusLine(t *testing.T) {
+	long := strings.Repeat("x", 200)
+	var plain bytes.Buffer
+	s := newStatusLine(&plain) // not a terminal
+	s.show("one")
+	s.show(long)
+	s.end()
+	if got, want := plain.String(), "one\n"+strings.Repeat("x", maxColumns-1)+"…\n"; got != want {
+		t.Errorf("status lines off a terminal = %q; want %q", got, want)
+	}
+	var tty bytes.Buffer
+	s = &statusLine{w: &tty, tty: true}
+	s.show("longer line")
+	s.show("short")
+	s.end()
+	if got, want := tty.String(), "\rlonger line\rshort      \n"; got != want {
+		t.Errorf("status lines on a terminal = %q; want %q", got, want)
 	}
 }

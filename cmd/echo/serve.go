@@ -10,8 +10,11 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/engine"
@@ -38,7 +41,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	withPprof := fs.Bool("pprof", false, "also serve /debug/pprof on the monitor address")
 	reportEvery := fs.Duration("report-every", 0, "print the monitor's report to stderr at this interval (0: off)")
 	verbose := fs.Bool("v", false, "log debug lines")
-	tlsFlags := addServeTLSFlags(fs)
+	cf := addClusterFlags(fs)        // cluster.go
+	tlsFlags := addServeTLSFlags(fs) // tls.go
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -58,6 +62,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// The engine's one info line says "listening", as the plain line below
+	// does: it logs its warnings only, unless -v.
+	engineLog := log
+	if !*verbose {
+		engineLog = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	c, err := pickCodec(*codecName, *maxFrame)
 	if err != nil {
 		return err
@@ -67,27 +77,38 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	tlsOpts, tlsCleanup, err := tlsFlags.options(log)
+	if err := cf.prepare(log); err != nil { // cluster.go
+		return err
+	}
+	tlsOpts, tlsCleanup, err := tlsFlags.options(log) // tls.go
 	if err != nil {
 		return err
 	}
 	defer tlsCleanup()
 	mon := metrics.NewMonitor()
-	srv, err := engine.NewServer(engine.HandlerFuncs{
+	srv, err := engine.NewServer(cf.handler(engine.HandlerFuncs{ // cluster.go: -fanout
 		Message: func(s *session.Session, msg []byte) { _ = s.Reply(msg) },
-	},
-		append([]engine.Option{engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
+	}),
+		append([]engine.Option{
+			engine.WithGroupHook(cf.groupHook()), // cluster.go
+			engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
 			engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
 			engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
-			engine.WithName("echo"), engine.WithLogger(log)}, tlsOpts...)...)
+			engine.WithName("echo"), engine.WithLogger(engineLog)}, tlsOpts...)...) // tls.go
 	if err != nil {
 		return err
 	}
 	if err := srv.Start(*addr); err != nil {
 		return err
 	}
+	stopCluster, err := cf.start(srv, log) // cluster.go
+	if err != nil {
+		_ = srv.Stop(context.Background())
+		return err
+	}
+	defer stopCluster()
 	if *monitorAddr != "" {
-		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log)
+		stop, err := serveMonitor(*monitorAddr, mon, *withPprof, log, cf.collectors()...)
 		if err != nil {
 			_ = srv.Stop(context.Background())
 			return err
@@ -100,7 +121,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		defer tick.Stop()
 		go func() {
 			for range tick.C {
-				fmt.Fprint(stderr, mon.Report())
+				fmt.Fprint(stderr, report(mon.Snapshot()))
 			}
 		}()
 	}
@@ -119,6 +140,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("engine stopped unexpectedly: %w", err)
 	}
 	log.Info("netsys: stopping")
+	cf.report(stdout) // cluster.go
 	stopCtx, cancelStop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancelStop()
 	stopErr := srv.Stop(stopCtx)
@@ -128,6 +150,19 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		snap.UptimeSeconds, t.Connections.Total, t.Connections.Rejected,
 		t.Messages.In, t.Messages.Out, t.Bytes.In, t.Latency.SinceStart.P99)
 	return stopErr
+}
+
+// report formats snap for -report-every: with one source, whose figures
+// are the total's, the total only, named after the source.
+func report(snap metrics.Snapshot) string {
+	if len(snap.Sources) != 1 {
+		return snap.Report()
+	}
+	src := snap.Sources[0]
+	snap.Sources = nil
+	r := snap.Report()
+	r = strings.Replace(r, "sources 0\n", fmt.Sprintf("source %s/%s\n", src.Kind, src.Name), 1)
+	return strings.Replace(r, "== total ==", fmt.Sprintf("== %s/%s ==", src.Kind, src.Name), 1)
 }
 
 // serveContext is the context serve runs under until SIGINT or SIGTERM; tests
@@ -148,17 +183,17 @@ func pickCodec(name string, maxFrame int) (codec.Codec, error) {
 }
 
 // serveMonitor serves /metrics (Prometheus text, with the process and Go
-// runtime collectors), /stats (JSON snapshot) and, with withPprof,
+// runtime collectors, and extra), /stats (JSON snapshot) and, with withPprof,
 // /debug/pprof, on a hardened HTTP server (see monitorConfig). A bare ":port"
 // binds to loopback only; runServe checks addr with parseMonitorAddr before it
 // starts anything.
-func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger) (stop func(), err error) {
+func serveMonitor(addr string, mon *metrics.Monitor, withPprof bool, log *slog.Logger, extra ...prometheus.Collector) (stop func(), err error) {
 	addr, err = parseMonitorAddr(addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", export.MetricsHandler(mon))
+	mux.Handle("/metrics", export.MetricsHandler(mon, extra...)) // extra: the cluster node's, with -cluster
 	mux.Handle("/stats", export.StatsHandler(mon))
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -48,12 +48,18 @@ var Quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // test ends.
 func StartServer(t testing.TB, h engine.Handler, opts ...engine.Option) *engine.Server {
 	t.Helper()
+	return StartServerAt(t, "127.0.0.1:0", h, opts...)
+}
+
+// StartServerAt is StartServer listening on addr ("unix:///path", ...).
+func StartServerAt(t testing.TB, addr string, h engine.Handler, opts ...engine.Option) *engine.Server {
+	t.Helper()
 	opts = append([]engine.Option{engine.WithLogger(Quiet), engine.WithLoops(2)}, opts...)
 	srv, err := engine.NewServer(h, opts...)
 	if err != nil {
 		t.Fatalf("NewServer: %v", err)
 	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
+	if err := srv.Start(addr); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
 	t.Cleanup(func() {

@@ -17,17 +17,19 @@ import (
 // (open and maximum file descriptors, resident and virtual memory, CPU time,
 // start time: process_*) and Go runtime collector (goroutines, threads, heap
 // and GC figures: go_*). The process figures are those of Linux's /proc; on
-// other systems some are missing.
+// other systems some are missing. Extra collectors, such as a cluster
+// node's, are served beside them.
 //
 // Call it once per Monitor and mount the result; each call builds a new
 // registry.
-func MetricsHandler(m *metrics.Monitor) http.Handler {
+func MetricsHandler(m *metrics.Monitor, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		Collector(m),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
 	)
+	reg.MustRegister(extra...)
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
