@@ -728,3 +728,11 @@ func BenchmarkTLSEcho(b *testing.B) {
 		}
 	}
 }
+
+func TestTLSOptionErrors(t *testing.T) {
+	for _, opt := range []engine.Option{engine.WithHandshakeTimeout(-time.Second), engine.WithMaxHandshakes(-1, 0)} {
+		if _, err := engine.NewServer(engine.HandlerFuncs{}, opt); !errors.Is(err, engine.ErrBadOption) {
+			t.Errorf("NewServer with a negative TLS option: %v; want ErrBadOption", err)
+		}
+	}
+}
