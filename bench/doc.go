@@ -9,8 +9,9 @@
 //     then the payload): closed loop with one or
 //     more messages in flight per connection, open loop at a fixed rate (one
 //     message or a pipelined burst at each scheduled time), or idle
-//     connections for measuring memory. Every echo is checked byte for
-//     byte; round trips go into HDR histograms.
+//     connections for measuring memory, in plaintext or over TLS
+//     (LoadConfig.TLS: crypto/tls through internal/tlsio on the same loops).
+//     Every echo is checked byte for byte; round trips go into HDR histograms.
 //   - [ServeNet] is the net-package baseline: a goroutine per connection,
 //     bufio, the same codec package.
 //   - [ServeGnet] is a bare gnet echo: the ceiling for anything on gnet.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/internal/tlsio"
 )
 
 // MaxPayload is the largest payload Load sends: the default codec's largest
@@ -60,6 +62,11 @@ type LoadConfig struct {
 	// then hold the connection open, silent, for Warmup+Duration: a run for
 	// measuring the server's memory per connection. Default false.
 	Idle bool
+	// TLS, when set, makes every connection a TLS client with this
+	// configuration (ServerName or InsecureSkipVerify set); Load connects
+	// once every handshake has succeeded, and a failed one is an error.
+	// Default nil: plaintext.
+	TLS *tls.Config
 	// Status, if not nil, is called about once a second and at each change
 	// of phase, on the goroutine that called Load. Default nil.
 	Status func(Progress)
@@ -237,6 +244,9 @@ func Load(ctx context.Context, cfg LoadConfig) (Result, error) {
 	if err := r.connect(ctx); err != nil {
 		return Result{}, err
 	}
+	if err := r.handshake(ctx); err != nil {
+		return Result{}, err
+	}
 	if cfg.Idle {
 		if err := r.settle(ctx); err != nil {
 			return Result{}, err
@@ -274,6 +284,10 @@ type run struct {
 	stopped   atomic.Bool  // the run is over: connection closes are expected
 	open      atomic.Int64 // connections open
 
+	hs         *tlsio.Handshaker // with cfg.TLS: the handshake pool
+	handshakes atomic.Int64      // TLS handshakes that succeeded
+	tlsFailed  atomic.Int64      // TLS handshakes that failed
+
 	pacers sync.WaitGroup // open-loop pacer goroutines
 	quit   chan struct{}  // closed to stop the pacers
 
@@ -292,6 +306,7 @@ func newRun(cfg LoadConfig) (*run, error) {
 		payloads: newPayloads(cfg.Payload),
 		base:     time.Now(),
 		quit:     make(chan struct{}),
+		hs:       newHandshaker(cfg),
 	}
 	r.lastReport = r.base
 	if cfg.Rate > 0 {
@@ -430,6 +445,31 @@ func retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// handshake waits, with TLS, until every connection's handshake has
+// succeeded; a failed one ends the run.
+func (r *run) handshake(ctx context.Context) error {
+	if r.cfg.TLS == nil {
+		return nil
+	}
+	deadline := time.Now().Add(handshakeTimeout)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for r.handshakes.Load() < int64(r.cfg.Conns) {
+		if n := r.tlsFailed.Load(); n > 0 {
+			return fmt.Errorf("%w: %d TLS handshakes failed", ErrConnect, n)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d of %d TLS handshakes done after %v", ErrConnect, r.handshakes.Load(), r.cfg.Conns, handshakeTimeout)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // settle waits, in an idle run, until every connection has had the echo of

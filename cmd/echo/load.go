@@ -36,7 +36,12 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	name := fs.String("name", "", "name of the run, copied into the result")
 	fanout := fs.Bool("fanout", false, "fan-out: against `serve -fanout` nodes (-addr a,b,c), every frame reaches every session; measures delivery latency at every receiver (needs -rate)")
+	tlsFlags := addLoadTLSFlags(fs) // tls.go
 	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	tlsCfg, err := tlsFlags.config(*addr)
+	if err != nil {
 		return err
 	}
 	// bench.LoadConfig reads zero as "the default"; on the command line the
@@ -73,6 +78,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		Duration: *duration,
 		Rate:     *rate,
 		Idle:     *idle,
+		TLS:      tlsCfg,
 		Status:   func(p bench.Progress) { status.show(p.String()) },
 	})
 	status.end()
