@@ -33,7 +33,11 @@ type Scenario struct {
 	// Unix runs s over a Unix socket: compare gives each server a socket
 	// path of its own, in a directory made for the run, instead of a TCP
 	// port on the loopback.
-	Unix     bool
+	Unix bool
+	// TLS runs s over TLS: compare gives each server a certificate and the
+	// load generator its CA (LoadConfig leaves TLS nil: the caller sets
+	// LoadConfig.TLS). Only TLSServers run TLS scenarios.
+	TLS      bool
 	Servers  []string // the servers it runs against; nil: all of Servers
 	Warmup   time.Duration
 	Duration time.Duration

@@ -32,11 +32,17 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	kind := fs.String("kind", "net", "server: net (goroutine per connection), gnet (bare gnet echo) or nbio (bare nbio echo)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address: host:port (port 0 picks a free port) or unix:///path")
 	loops := fs.Int("loops", 0, "gnet, nbio: event loops (0 = the library's default)")
+	tlsCert := fs.String("tls-cert", "", "net: serve crypto/tls with this PEM certificate chain (with -tls-key)")
+	tlsKey := fs.String("tls-key", "", "net: the PEM private key of -tls-cert")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *loops < 0 {
 		return fmt.Errorf("-loops %d: want 0 (the library's default) or more", *loops)
+	}
+	tlsCfg, err := baselineTLS(*kind, *tlsCert, *tlsKey) // tlsbench.go
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -48,7 +54,13 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 		}
 		announce(stdout, ln.Addr())
 		done := make(chan error, 1)
-		go func() { done <- bench.ServeNet(ln, codec.Default()) }()
+		go func() {
+			if tlsCfg != nil {
+				done <- bench.ServeNetTLS(ln, codec.Default(), tlsCfg)
+				return
+			}
+			done <- bench.ServeNet(ln, codec.Default())
+		}()
 		select {
 		case <-ctx.Done():
 			_ = ln.Close()

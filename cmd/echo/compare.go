@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/netsys-go/netsys/bench"
+	"github.com/netsys-go/netsys/internal/certs"
 )
 
 func init() {
@@ -50,7 +51,8 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "run the quick subset of scenarios, with short windows (about a minute and a half)")
 	fixed := fs.Bool("fixed", false, "run the fixed-load scenarios only: CPU per message and latency at a load every server sustains")
-	list := fs.Bool("list", false, "list the scenarios (with -quick or -fixed: that set) and run nothing")
+	tlsSet := fs.Bool("tls", false, "run the TLS scenarios only: the engine and net on crypto/tls, with a certificate made for the run")
+	list := fs.Bool("list", false, "list the scenarios (with -quick, -fixed or -tls: that set) and run nothing")
 	filter := fs.String("scenario", "", "run only the scenarios whose name matches this regexp")
 	serverList := fs.String("servers", strings.Join(bench.Servers, ","), "servers to compare, comma-separated: "+strings.Join(bench.Servers, ", ")+
 		" (each runs in the scenarios meant for it)")
@@ -71,9 +73,15 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	if *quick && *fixed {
 		return errors.New("-quick and -fixed are two sets of scenarios: choose one")
 	}
+	if *tlsSet && (*quick || *fixed) {
+		return errors.New("-tls and -quick or -fixed are sets of scenarios: choose one")
+	}
 	set := bench.Scenarios(*quick)
-	if *fixed {
+	switch {
+	case *fixed:
 		set = bench.FixedScenarios()
+	case *tlsSet:
+		set = tlsScenarios()
 	}
 	if *list {
 		return listScenarios(stdout, set)
@@ -152,6 +160,12 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "compare: not pinning: taskset is missing or there are fewer than 2 CPUs")
 	}
 
+	tlsFiles, cleanup, err := compareCerts(plan) // tlsbench.go
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
 	writeHeader(stderr, plan, *rounds, pin)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -177,7 +191,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 				if ctx.Err() != nil {
 					break
 				}
-				run, err := measure(ctx, exe, sc, server, pin, *gogc, stderr)
+				run, err := measure(ctx, exe, sc, server, pin, *gogc, tlsFiles, stderr)
 				if err != nil {
 					failed = append(failed, fmt.Sprintf("%s against %s (round %d): %v", sc.Name, server, round+1, err))
 					fmt.Fprintf(stderr, "  %s: failed: %v\n", server, err)
@@ -334,6 +348,9 @@ func describe(sc bench.Scenario) string {
 	if sc.Unix {
 		over = ", Unix socket"
 	}
+	if sc.TLS {
+		over += ", TLS"
+	}
 	return fmt.Sprintf("%s conns, %s, %s%s, %v + %v", group(float64(sc.Conns)), size(sc.Payload), sc.Mode(), over, sc.Warmup, sc.Duration)
 }
 
@@ -418,7 +435,7 @@ const loopbackAddr = "127.0.0.1:0"
 // the server's CPU time at both ends is interpolated from samples taken
 // meanwhile, so the figures do not depend on how promptly either child is
 // scheduled.
-func measure(ctx context.Context, exe string, sc bench.Scenario, server string, pin bool, gogc string, stderr io.Writer) (bench.Run, error) {
+func measure(ctx context.Context, exe string, sc bench.Scenario, server string, pin bool, gogc string, tlsFiles *certs.Files, stderr io.Writer) (bench.Run, error) {
 	addr := loopbackAddr
 	if sc.Unix { // a socket in a directory of its own, removed after the server stops
 		dir, err := os.MkdirTemp("", "netsys-compare-")
@@ -428,7 +445,7 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 		defer os.RemoveAll(dir)
 		addr = "unix://" + filepath.Join(dir, "echo.sock")
 	}
-	srv, err := startServer(exe, server, addr, pin, gogc)
+	srv, err := startServer(exe, server, addr, pin, gogc, serverTLSArgs(sc, tlsFiles)...)
 	if err != nil {
 		return bench.Run{}, err
 	}
@@ -443,7 +460,7 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 
 	status := newStatusLine(stderr)
 	label := fmt.Sprintf("  %-6s ", server)
-	out, err := runLoadChild(ctx, exe, sc, srv.addr, pin, func(line string) { status.show(label + line) })
+	out, err := runLoadChild(ctx, exe, sc, srv.addr, pin, loadTLSArgs(sc, tlsFiles), func(line string) { status.show(label + line) })
 	close(quit)
 	samples := <-sampled
 	status.end()
@@ -519,9 +536,10 @@ func sampleProc(pid int, quit <-chan struct{}) []bench.ProcSample {
 	}
 }
 
-// runLoadChild runs `echo load -json` for sc against addr, pinned to CPU 1
-// if pin, passes each status line to onStatus and returns its stdout.
-func runLoadChild(ctx context.Context, exe string, sc bench.Scenario, addr string, pin bool, onStatus func(string)) ([]byte, error) {
+// runLoadChild runs `echo load -json` for sc against addr, with the extra
+// flags (a TLS scenario's), pinned to CPU 1 if pin, passes each status line
+// to onStatus and returns its stdout.
+func runLoadChild(ctx context.Context, exe string, sc bench.Scenario, addr string, pin bool, extra []string, onStatus func(string)) ([]byte, error) {
 	args := []string{"load", "-json", "-addr", addr, "-name", sc.Name,
 		"-conns", strconv.Itoa(sc.Conns), "-size", strconv.Itoa(sc.Payload),
 		"-inflight", strconv.Itoa(max(sc.InFlight, 1)), "-rate", strconv.Itoa(sc.Rate),
@@ -529,6 +547,7 @@ func runLoadChild(ctx context.Context, exe string, sc bench.Scenario, addr strin
 	if sc.Idle {
 		args = append(args, "-idle")
 	}
+	args = append(args, extra...)
 	ctx, cancel := context.WithTimeout(ctx, sc.Warmup+sc.Duration+loadExtraTime)
 	defer cancel()
 	cmd := child(ctx, exe, args, pin, cpuLoad)
@@ -573,12 +592,14 @@ func (s *serverChild) gcsBetween(from, to time.Time) int {
 	return n
 }
 
-// startServer starts server as a child of exe listening on addr, pinned to
+// startServer starts server as a child of exe listening on addr, with the
+// extra flags after its own (a TLS scenario's), pinned to
 // CPU 0 if pin, with GOMAXPROCS=1 and GODEBUG=gctrace=1, and waits for its
 // "listening" line.
-func startServer(exe, server, addr string, pin bool, gogc string) (*serverChild, error) {
+func startServer(exe, server, addr string, pin bool, gogc string, extra ...string) (*serverChild, error) {
 	s := &serverChild{exited: make(chan error, 1)}
 	args := append(slices.Clip(serverArgs[server]), "-addr", addr)
+	args = append(args, extra...)
 	s.cmd = child(context.Background(), exe, args, pin, cpuServer)
 	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=gctrace=1")
 	if gogc != "" {
