@@ -49,6 +49,9 @@ type conn struct {
 	sent             fifo      // send (or scheduled) times of the messages awaiting their echo
 	pend             []byte    // open loop: the messages of this turn
 	tls              *tlsState // with LoadConfig.TLS; nil otherwise
+	// hsDone, with LoadConfig.TLS, is closed when the handshake ends, well
+	// or not: the dialer waits for it before its next connect.
+	hsDone chan struct{}
 }
 
 // tally holds a loop's counters.
@@ -108,6 +111,9 @@ func (l *loop) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	c.closed = true
 	l.r.open.Add(-1)
+	if c.tls != nil {
+		c.tls.tc.Close() // a handshake still running fails at once, and its dialer goes on
+	}
 	lost := int64(c.sent.n)
 	l.tally.outstanding -= lost
 	switch {

@@ -353,7 +353,11 @@ var oneReadPerEvent = gnet.WithEdgeTriggeredIOChunk(2)
 func (r *run) now() int64 { return int64(time.Since(r.base)) }
 
 // connect opens every connection, dialConcurrency at a time, and enrolls
-// connection id in loop id % len(r.loops).
+// connection id in loop id % len(r.loops). With TLS a connect keeps its slot
+// until its handshake ends, so that at most dialConcurrency handshakes run at
+// once, as a client fleet does: a server that caps the handshakes in
+// progress (the engine: 256 running and 1,024 waiting by default) refuses
+// none, however many connections the run opens.
 func (r *run) connect(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -405,11 +409,24 @@ func (r *run) dial(ctx context.Context, id int) error {
 		nc, err := d.DialContext(ctx, network, address)
 		if err == nil {
 			l := r.loops[id%len(r.loops)]
-			gc, err := l.cli.EnrollContext(nc, &conn{id: id}) // closes nc: gnet keeps a dup of its fd
+			c := &conn{id: id}
+			if r.cfg.TLS != nil {
+				c.hsDone = make(chan struct{})
+			}
+			gc, err := l.cli.EnrollContext(nc, c) // closes nc: gnet keeps a dup of its fd
 			if err != nil {
 				return fmt.Errorf("%w: connection %d: %w", ErrConnect, id, err)
 			}
 			l.elOnce.Do(func() { l.el = gc.EventLoop() })
+			if c.hsDone != nil { // at most dialConcurrency handshakes at a time, as a server's cap expects
+				t := time.NewTimer(handshakeTimeout) // handshake() reports one that never ends
+				select {
+				case <-c.hsDone:
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+			}
 			return nil
 		}
 		if attempt == dialAttempts || ctx.Err() != nil || !retryable(err) {

@@ -16,7 +16,8 @@ import (
 // records are written with AsyncWrite and its end wakes the loop. Afterwards
 // the loop decrypts what it reads into the connection's plaintext buffer,
 // decodes the echoes from there, and encrypts each Write into the loop's
-// ciphertext buffer. Connect waits for every handshake.
+// ciphertext buffer. Each connect waits for its connection's handshake
+// before the next (see run.connect), and Load for every handshake.
 
 // tlsState is a connection's TLS state, owned by its loop but for res.
 type tlsState struct {
@@ -55,10 +56,16 @@ func (l *loop) startTLS(c *conn, cfg *tls.Config) {
 	})
 	x.tc.SetAddr(gc.LocalAddr(), gc.RemoteAddr())
 	if err := x.tc.Start(l.r.hs, func(_ tls.ConnectionState, err error) {
+		if err != nil {
+			l.r.tlsFailed.Add(1) // here, not on the loop: the server may have closed the connection
+		}
 		x.res <- err
+		close(c.hsDone)
 		_ = gc.Wake(nil)
 	}); err != nil {
+		l.r.tlsFailed.Add(1)
 		x.res <- err
+		close(c.hsDone)
 	}
 }
 
@@ -71,8 +78,7 @@ func (l *loop) trafficTLS(c *conn, gc gnet.Conn) ([]byte, bool) {
 	if !x.live {
 		select {
 		case err := <-x.res:
-			if err != nil {
-				l.r.tlsFailed.Add(1)
+			if err != nil { // counted in startTLS's callback
 				return nil, false
 			}
 			x.live = true
