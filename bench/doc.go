@@ -13,7 +13,8 @@
 //     (LoadConfig.TLS: crypto/tls through internal/tlsio on the same loops).
 //     Every echo is checked byte for byte; round trips go into HDR histograms.
 //   - [ServeNet] is the net-package baseline: a goroutine per connection,
-//     bufio, the same codec package.
+//     bufio, the same codec package; [ServeNetTLS] is the same over
+//     crypto/tls, the baseline of the TLS scenarios ([TLSScenarios]).
 //   - [ServeGnet] is a bare gnet echo: the ceiling for anything on gnet.
 //   - [ServeNbio] is a bare nbio echo: the peer event-loop library.
 //   - [Scenarios] are the benchmarks of the C++ original and the fixed-load

@@ -160,3 +160,34 @@ func TestLoadTLSPacesHandshakes(t *testing.T) {
 		t.Errorf("%d handshakes in progress at once on the server; want at most about %d", pl.most, dialConcurrency)
 	}
 }
+
+// TestTLSScenarios checks the TLS set: TLS on, engine and net only, valid
+// load configurations, names of their own, and none of them in the default,
+// quick or fixed-load sets.
+func TestTLSScenarios(t *testing.T) {
+	others := map[string]bool{}
+	for _, s := range append(append(Scenarios(false), Scenarios(true)...), FixedScenarios()...) {
+		others[s.Name] = true
+		if s.TLS {
+			t.Errorf("%s: a TLS scenario outside TLSScenarios", s.Name)
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range TLSScenarios() {
+		if seen[s.Name] || others[s.Name] {
+			t.Errorf("%s: name used twice", s.Name)
+		}
+		seen[s.Name] = true
+		if !s.TLS || !s.RunsOn("engine") || !s.RunsOn("net") || s.RunsOn("gnet") || s.RunsOn("nbio") {
+			t.Errorf("%s: TLS %v, servers %q; want TLS against engine and net only", s.Name, s.TLS, s.Servers)
+		}
+		if _, err := s.LoadConfig("127.0.0.1:1").withDefaults(); err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+		}
+	}
+	for _, name := range []string{"idle-tls-10000c", "pipelined-tls-100c-16x-1KiB", "fixed-pipelined-tls-100c-16x-1KiB"} {
+		if !seen[name] {
+			t.Errorf("no TLS scenario %s", name)
+		}
+	}
+}

@@ -323,7 +323,11 @@ func countRuns(plan []planned) int {
 
 // runTime estimates how long one run of sc takes.
 func runTime(sc bench.Scenario) time.Duration {
-	return sc.Warmup + sc.Duration + runOverhead + time.Duration(sc.Conns)*time.Second/connectsPerSecond
+	perSecond := connectsPerSecond
+	if sc.TLS {
+		perSecond = tlsConnectsPerSecond // tlsbench.go
+	}
+	return sc.Warmup + sc.Duration + runOverhead + time.Duration(sc.Conns)*time.Second/time.Duration(perSecond)
 }
 
 // checkLatency refuses a -latency that names no scenario with latencies in
