@@ -7,6 +7,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/session"
 )
@@ -18,7 +19,8 @@ import (
 type conn struct {
 	gc   gnet.Conn        // fixed at open
 	fd   int              // fixed at open: gc.Fd()
-	s    *session.Session // fixed at open
+	s    *session.Session // fixed at open: what handlers are given
+	sc   *sess.Core       // fixed at open: s's transport side (counters, state, registry)
 	t    *transport       // fixed at open
 	loop *loop            // fixed at open: what this conn's event loop shares
 
@@ -79,7 +81,7 @@ func (c *conn) fail(reason error, kind metrics.ErrorKind) {
 		return
 	}
 	c.t.src.Error(kind)
-	c.s.CountError()
+	c.sc.CountError()
 	c.s.Close(reason)
 }
 

@@ -74,9 +74,9 @@ func (c *conn) read() (start int64, msgs int) {
 		_, _ = gc.Discard(len(buf)) // never Discard(0): gnet reads n <= 0 as "everything"
 	}
 	if msgs > 0 {
-		c.s.CountIn(msgs, inBytes)
+		c.sc.CountIn(msgs, inBytes)
 		c.loop.shard.MessagesIn(msgs, inBytes)
-		c.s.Touch(start)
+		c.sc.Touch(start)
 	}
 	if err != nil {
 		c.decodeFailed(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
 	"github.com/netsys-go/netsys/session"
@@ -29,7 +30,7 @@ type transport struct {
 	o     options
 	h     Handler
 	kind  metrics.Kind
-	reg   *session.Registry
+	reg   *sess.Registry
 	src   *metrics.Source
 	sizer codec.Sizer // o.codec as a Sizer, or nil
 
@@ -98,7 +99,7 @@ func newTransport(o options, h Handler, kind metrics.Kind, name string) *transpo
 		o:     o,
 		h:     h,
 		kind:  kind,
-		reg:   session.NewRegistry(),
+		reg:   sess.NewRegistry(),
 		src:   o.monitor.Source(kind, name, o.loops),
 		loops: make(map[gnet.EventLoop]*loop, o.loops),
 		clock: newClock(),
@@ -157,9 +158,10 @@ func (t *transport) open(gc gnet.Conn, ep *endpoints) *conn {
 	}
 	t.applySocketOptions(gc, ep.local)
 	c := &conn{gc: gc, fd: gc.Fd(), t: t, loop: t.loopOf(gc)}
-	c.s = t.reg.Register(c.fd, c, ep.local, ep.remote)
-	c.s.Touch(t.clock.now())
-	c.s.SetState(session.StateConnected)
+	c.sc = t.reg.Register(c.fd, c, ep.local, ep.remote)
+	c.s = sessionOf(c.sc)
+	c.sc.Touch(t.clock.now())
+	c.sc.SetState(sess.StateConnected)
 	gc.SetContext(c)
 	t.src.ConnOpened()
 	if t.workers != nil {
@@ -245,8 +247,8 @@ func (t *transport) closed(gc gnet.Conn, err error) {
 	}
 	c.endWrites(reason)
 	c.dropPartial()
-	c.s.SetState(session.StateClosing)
-	t.reg.Unregister(c.s)
+	c.sc.SetState(sess.StateClosing)
+	t.reg.Unregister(c.sc)
 	t.active.Add(-1)
 	t.src.ConnClosed()
 	t.logs.closed(c.s, reason)
@@ -289,3 +291,7 @@ func lingers(reason error) bool {
 func writeFailed(err error) error {
 	return fmt.Errorf("%w: %w", ErrPeerClosed, os.NewSyscallError("write", err))
 }
+
+// sessionOf returns the session.Session that holds c: package session makes
+// every Core inside one (sess.NewOuter).
+func sessionOf(c *sess.Core) *session.Session { return c.Outer().(*session.Session) }
