@@ -31,7 +31,13 @@ const Timeout = 10 * time.Second
 // under test should offer, it only bounds the wait for an asynchronous effect.
 func Eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
+	eventually(t, what, cond, Timeout)
+}
+
+// eventually is Eventually with its timeout given.
+func eventually(t testing.TB, what string, cond func() error, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	wait := 100 * time.Microsecond
 	for {
 		err := cond()
@@ -39,7 +45,7 @@ func Eventually(t testing.TB, what string, cond func() error) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: last saw: %v", Timeout, what, err)
+			t.Fatalf("timed out after %v waiting for %s: last saw: %v", timeout, what, err)
 		}
 		time.Sleep(wait)
 		wait = min(wait*2, 20*time.Millisecond)

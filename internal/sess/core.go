@@ -117,7 +117,7 @@ func (s *Core) LastActive() time.Time { return time.Unix(0, s.lastActive.Load())
 // ErrClosed once the session is closing or closed. The caller may reuse
 // payload as soon as Send returns.
 func (s *Core) Send(payload []byte) error {
-	if s.State() >= StateClosing {
+	if s.state.Load() >= uint32(StateClosing) {
 		return ErrClosed
 	}
 	return s.w.Send(payload)
@@ -135,7 +135,7 @@ func (s *Core) Send(payload []byte) error {
 // Reply returns ErrClosed once the session is closing or the server is
 // stopping.
 func (s *Core) Reply(payload []byte) error {
-	if s.State() >= StateClosing {
+	if s.state.Load() >= uint32(StateClosing) {
 		return ErrClosed
 	}
 	return s.w.Reply(payload)
@@ -145,7 +145,7 @@ func (s *Core) Reply(payload []byte) error {
 // session is closing or closed. The caller may reuse b as soon as SendRaw
 // returns.
 func (s *Core) SendRaw(b []byte) error {
-	if s.State() >= StateClosing {
+	if s.state.Load() >= uint32(StateClosing) {
 		return ErrClosed
 	}
 	return s.w.SendRaw(b)
