@@ -311,8 +311,24 @@ func WithName(name string) Option {
 	return func(o *options) { o.use("WithName", forAll); o.name = name }
 }
 
-// WithLogger sets the structured logger for lifecycle events, rejected peers and
-// handler panics. Default slog.Default().
+// WithLogger sets the structured logger the server or client writes to.
+// Nothing is logged per message. What is logged, by level:
+//   - Error: a handler panic, with its stack (the session is closed); the
+//     server stopping because it can no longer accept; the engine's write
+//     waiter failing; gnet's own errors.
+//   - Warn: a session closed for a limit, a timeout or bad input (frame
+//     timeout, slow consumer, memory limit, frame too large, bad length, queue
+//     overflow, handler panic); a connection refused at the session limit; an
+//     accept failure (retried); a socket option that could not be set; a
+//     client giving up reconnecting; gnet's warnings.
+//   - Info: the server listening (address, loops, limits); a session closed by
+//     the idle timeout or for a reason of no known kind.
+//   - Debug: ordinary session ends (the peer or the application closed it, the
+//     server or client stopped); gnet's info and debug lines.
+//
+// Session-close, refusal and accept-failure lines are rate-limited per kind:
+// at most 10 lines of a kind per 10 seconds, then one line saying how many
+// were left out. Default slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.use("WithLogger", forAll); o.logger = l }
 }
