@@ -65,6 +65,13 @@ func (o *options) notNegative(name string, v int64) {
 	}
 }
 
+// notNegativeDuration records an error for option name if d is negative.
+func (o *options) notNegativeDuration(name string, d time.Duration) {
+	if d < 0 {
+		o.bad(name, fmt.Sprintf("negative duration %v (0 means the default)", d))
+	}
+}
+
 // bad records an error for option name.
 func (o *options) bad(name, what string) {
 	o.errs = append(o.errs, fmt.Errorf("%w: %s: %s", ErrBadOption, name, what))
@@ -206,7 +213,7 @@ func WithMaxConns(n int) Option {
 func WithIdleTimeout(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithIdleTimeout", forServer)
-		o.notNegative("WithIdleTimeout", int64(d))
+		o.notNegativeDuration("WithIdleTimeout", d)
 		o.idleTimeout = d
 	}
 }
@@ -230,7 +237,7 @@ func WithWriteHighWater(n int) Option {
 // after part of a frame. Slow consumers, memory-limit closes and Stop (which
 // drains first) never linger: they reset what is left. Default 5 s.
 func WithLinger(d time.Duration) Option {
-	return func(o *options) { o.use("WithLinger", forAll); o.notNegative("WithLinger", int64(d)); o.linger = d }
+	return func(o *options) { o.use("WithLinger", forAll); o.notNegativeDuration("WithLinger", d); o.linger = d }
 }
 
 // WithFrameTimeout closes a session, with ErrFrameTimeout, when a frame its
@@ -277,7 +284,7 @@ func WithNoDelay(on bool) Option {
 func WithKeepAlive(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithKeepAlive", forAll)
-		o.notNegative("WithKeepAlive", int64(d))
+		o.notNegativeDuration("WithKeepAlive", d)
 		o.keepAlive = d
 	}
 }
@@ -347,7 +354,7 @@ func WithHandler(h Handler) Option {
 func WithConnectTimeout(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithConnectTimeout", forClients)
-		o.notNegative("WithConnectTimeout", int64(d))
+		o.notNegativeDuration("WithConnectTimeout", d)
 		o.connectTimeout = d
 	}
 }
@@ -387,7 +394,7 @@ func WithSendQueue(n int) Option {
 func WithPoolTimeout(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithPoolTimeout", forPool)
-		o.notNegative("WithPoolTimeout", int64(d))
+		o.notNegativeDuration("WithPoolTimeout", d)
 		o.poolTimeout = d
 	}
 }

@@ -66,7 +66,7 @@ func WithTLS(cfg *tls.Config) Option {
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithHandshakeTimeout", forAll)
-		o.notNegative("WithHandshakeTimeout", int64(d))
+		o.notNegativeDuration("WithHandshakeTimeout", d)
 		o.hsTimeout = d
 	}
 }
