@@ -35,10 +35,10 @@
 //
 // # Concurrency
 //
-// Every method of Session is safe for concurrent use from any goroutine,
-// except Reply: it belongs to the goroutine running the handler's OnMessage
-// for that session, during the call (see its doc). State, times and counters
-// are atomics; session data and the session's group list are guarded by the
+// Every method of Session is safe for concurrent use from any goroutine. A
+// reply made for another session, or from another goroutine while a handler
+// runs, lands in that session's output and nowhere else. State, times and
+// counters are atomics; session data and the session's group list are guarded by the
 // session's own mutex. Send, Reply, SendRaw and Close queue and return without
 // waiting for the write.
 package session

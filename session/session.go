@@ -83,17 +83,12 @@ func (s *Session) Stats() Stats { return Stats(s.c.Stats()) }
 // payload as soon as Send returns.
 func (s *Session) Send(payload []byte) error { return s.c.Send(payload) }
 
-// Reply is Send for the handler of a message replying to it: it must be
-// called by the goroutine running Handler.OnMessage for this session, before
-// OnMessage returns. The reply takes the same place in the session's output as
-// a Send made at that moment would. When OnMessage runs on the event loop (no
-// workers), Reply appends to a buffer only the loop touches and skips Send's
-// lock; everywhere else it is Send. Calling Reply from any other goroutine
-// while the loop delivers messages to the session is a data race: use Send
-// there, and for every session other than the one the message came from
-// (another session's OnMessage may be running on another loop). Like Send,
-// Reply returns ErrClosed once the session is closing or the server is
-// stopping.
+// Reply is Send, named for a handler answering the message it is given: the
+// reply takes the same place in the session's output as a Send made at that
+// moment would, and it is safe from any goroutine, like Send. Made on the
+// event loop while it serves this session, it costs no buffer of its own.
+// Like Send, Reply returns ErrClosed once the session is closing or the server
+// is stopping.
 func (s *Session) Reply(payload []byte) error { return s.c.Reply(payload) }
 
 // SendRaw queues b as is, without framing. It returns ErrClosed once the

@@ -33,14 +33,13 @@ func (s State) String() string {
 }
 
 // Writer is the transport side of a session; the engine's conn implements it.
-// Its methods must not block on the event loop, and all but Reply are safe to
+// Its methods must not block on the event loop, and all are safe to
 // call from any goroutine.
 type Writer interface {
 	// Send frames payload with the codec and queues it for writing.
 	// The caller may reuse payload as soon as Send returns.
 	Send(payload []byte) error
-	// Reply is Send for a handler replying to the message it is being given:
-	// see session.Session.Reply for when it may be called.
+	// Reply is Send for a handler replying to the message it is being given.
 	Reply(payload []byte) error
 	// SendRaw queues b for writing as is, without framing.
 	// The caller may reuse b as soon as SendRaw returns.
@@ -61,8 +60,7 @@ type Stats struct {
 
 // Core is the state of one session. Cores are made by Registry.Register,
 // inside the value package session's constructor makes (see NewOuter); every
-// method is safe for concurrent use from any goroutine, except Reply (see
-// session.Session.Reply).
+// method is safe for concurrent use from any goroutine.
 type Core struct {
 	// Set by Register before the session is published, then read only.
 	id          uint64 // generation<<32 | fd
@@ -124,17 +122,8 @@ func (s *Core) Send(payload []byte) error {
 	return s.w.Send(payload)
 }
 
-// Reply is Send for the handler of a message replying to it: it must be
-// called by the goroutine running Handler.OnMessage for this session, before
-// OnMessage returns. The reply takes the same place in the session's output as
-// a Send made at that moment would. When OnMessage runs on the event loop (no
-// workers), Reply appends to a buffer only the loop touches and skips Send's
-// lock; everywhere else it is Send. Calling Reply from any other goroutine
-// while the loop delivers messages to the session is a data race: use Send
-// there, and for every session other than the one the message came from
-// (another session's OnMessage may be running on another loop). Like Send,
-// Reply returns ErrClosed once the session is closing or the server is
-// stopping.
+// Reply is Send, named for a handler answering the message it is given;
+// safe from any goroutine, like Send.
 func (s *Core) Reply(payload []byte) error {
 	if s.state.Load() >= uint32(StateClosing) {
 		return ErrClosed
