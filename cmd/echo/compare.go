@@ -198,6 +198,9 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		if err := rep.WriteTable(stdout); err != nil {
 			return err
 		}
+		if err := writeRequestRatio(stdout, &rep); err != nil { // envelope.go
+			return err
+		}
 		if err := writeOutputs(&rep, stderr, *jsonPath, *svgPath, *pngPath, *latency); err != nil {
 			return err
 		}
@@ -408,7 +411,7 @@ var serverArgs = map[string][]string{
 // meanwhile, so the figures do not depend on how promptly either child is
 // scheduled.
 func measure(ctx context.Context, exe string, sc bench.Scenario, server string, pin bool, gogc string, stderr io.Writer) (bench.Run, error) {
-	srv, err := startServer(exe, server, pin, gogc)
+	srv, err := startServer(exe, server, pin, gogc, serveExtraArgs(sc, server)...) // envelope.go
 	if err != nil {
 		return bench.Run{}, err
 	}
@@ -509,6 +512,7 @@ func runLoadChild(ctx context.Context, exe string, sc bench.Scenario, addr strin
 	if sc.Idle {
 		args = append(args, "-idle")
 	}
+	args = append(args, loadExtraArgs(sc)...) // envelope.go
 	ctx, cancel := context.WithTimeout(ctx, sc.Warmup+sc.Duration+loadExtraTime)
 	defer cancel()
 	cmd := child(ctx, exe, args, pin, cpuLoad)
@@ -555,9 +559,10 @@ func (s *serverChild) gcsBetween(from, to time.Time) int {
 
 // startServer starts server as a child of exe, pinned to CPU 0 if pin, with
 // GOMAXPROCS=1 and GODEBUG=gctrace=1, and waits for its "listening" line.
-func startServer(exe, server string, pin bool, gogc string) (*serverChild, error) {
+func startServer(exe, server string, pin bool, gogc string, extra ...string) (*serverChild, error) {
 	s := &serverChild{exited: make(chan error, 1)}
-	s.cmd = child(context.Background(), exe, serverArgs[server], pin, cpuServer)
+	args := append(serverArgs[server][:len(serverArgs[server]):len(serverArgs[server])], extra...) // extra: envelope.go
+	s.cmd = child(context.Background(), exe, args, pin, cpuServer)
 	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=gctrace=1")
 	if gogc != "" {
 		s.cmd.Env = append(s.cmd.Env, "GOGC="+gogc)

@@ -1,0 +1,137 @@
+package main
+
+// The envelope's request/reply on the command line (issue 22): `serve
+// -envelope` answers each request with its body, `load -requests N` keeps N
+// requests in flight per connection, and compare's request scenario runs the
+// two against each other beside the pipelined echo with as many messages in
+// flight, for the ratio of requests to echoes per second.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+
+	"github.com/netsys-go/netsys/bench"
+	"github.com/netsys-go/netsys/engine"
+	"github.com/netsys-go/netsys/envelope"
+)
+
+// envelopeEcho returns the handler of `serve -envelope`: the envelope on
+// every session, each request answered during the call with its own body,
+// one-way messages dropped. Bodies are bounded by maxFrame less the
+// envelope's header. log gets the reasons of the sessions the envelope
+// closes (bad input).
+func envelopeEcho(log *slog.Logger, maxFrame int) engine.Handler {
+	r := envelope.NewRouter(nil)
+	r.HandleUntyped(func(m *envelope.Msg) {
+		if !m.OneWay() {
+			_ = m.Reply(m.Body())
+		}
+	})
+	return envelope.NewServerHandler(r, envelope.WithLogger(log),
+		envelope.WithMaxBodySize(max(maxFrame-envelope.MaxHeaderLen, 1)))
+}
+
+// checkEnvelopeServe refuses -envelope with flags it does not go with.
+func checkEnvelopeServe(on bool, codecName string, fanout bool) error {
+	switch {
+	case !on:
+		return nil
+	case codecName != "length":
+		return fmt.Errorf("-envelope needs -codec length (got %q): the envelope travels in length-prefixed frames", codecName)
+	case fanout:
+		return errors.New("-envelope and -fanout are two different servers: choose one")
+	}
+	return nil
+}
+
+// requestsFlags are the load flags that go with -requests, for the checks
+// of loadRequests.
+type requestsFlags struct {
+	inflight, rate int
+	idle, fanout   bool
+}
+
+// loadRequests is `load -requests N`: one bench.LoadRequests run against a
+// `serve -envelope` server, with the same status line and result as a plain
+// load run.
+func loadRequests(ctx context.Context, stdout, stderr io.Writer, asJSON bool, f requestsFlags, cfg bench.RequestLoadConfig) error {
+	switch {
+	case f.inflight > 1 && f.inflight != cfg.Requests:
+		return fmt.Errorf("-inflight %d with -requests %d: -requests sets the requests in flight; give one", f.inflight, cfg.Requests)
+	case f.rate > 0, f.idle, f.fanout:
+		return errors.New("-requests runs closed loop against `serve -envelope`: no -rate, -idle or -fanout with it")
+	case cfg.Payload < bench.MinRequestBody || cfg.Payload > bench.MaxRequestBody:
+		return fmt.Errorf("-size %d: with -requests, want %d to %d bytes", cfg.Payload, bench.MinRequestBody, bench.MaxRequestBody)
+	}
+	status := newStatusLine(stderr)
+	cfg.Status = func(p bench.Progress) { status.show(p.String()) }
+	res, err := bench.LoadRequests(ctx, cfg)
+	status.end()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(stdout).Encode(res)
+	}
+	return res.WriteText(stdout)
+}
+
+// serveExtraArgs returns what the server of sc needs beyond its usual
+// command line: -envelope for the engine in a request scenario.
+func serveExtraArgs(sc bench.Scenario, server string) []string {
+	if sc.Requests && server == "engine" {
+		return []string{"-envelope"}
+	}
+	return nil
+}
+
+// loadExtraArgs returns what the load generator of sc needs beyond its
+// usual command line: -requests in a request scenario.
+func loadExtraArgs(sc bench.Scenario) []string {
+	if sc.Requests {
+		return []string{"-requests", strconv.Itoa(max(sc.InFlight, 1))}
+	}
+	return nil
+}
+
+// The scenarios of issue 22's figure: the engine's requests per second over
+// its pipelined echo's messages per second, with the same connection, window
+// and body size.
+const (
+	requestScenario   = "requests-1c-64x-64B"
+	pipelinedScenario = "pipelined-1c-64x-64B"
+	requestRatioWant  = 0.9
+)
+
+// writeRequestRatio writes, when rep has the engine's runs of both
+// scenarios, the ratio of requests to pipelined echoes per second.
+func writeRequestRatio(w io.Writer, rep *bench.Report) error {
+	var req, pipe float64
+	for _, r := range rep.Runs {
+		if r.Server != "engine" {
+			continue
+		}
+		switch r.Scenario {
+		case requestScenario:
+			req = r.Load.MsgsPerSec
+		case pipelinedScenario:
+			pipe = r.Load.MsgsPerSec
+		}
+	}
+	if req <= 0 || pipe <= 0 {
+		return nil
+	}
+	verdict := "at least"
+	if req/pipe < requestRatioWant {
+		verdict = "below"
+	}
+	_, err := fmt.Fprintf(w, "\nEnvelope requests over the pipelined echo, engine, one connection, 64 in flight, 64 B:\n"+
+		"  %s req/s / %s msg/s = %.2fx (%s the %.1fx wanted)\n",
+		group(req), group(pipe), req/pipe, verdict, requestRatioWant)
+	return err
+}
