@@ -233,7 +233,9 @@ func (c *reqConn) loseLocked() {
 func (c *reqConn) answer(reply []byte, err error) {
 	r := c.r
 	now := r.now()
-	c.out.Add(-1)
+	// out drops after the tally is updated, so that a drain that sees no
+	// request outstanding gathers every answer.
+	defer c.out.Add(-1)
 	if err != nil {
 		var re *envelope.RemoteError
 		remote := errors.As(err, &re)

@@ -11,8 +11,9 @@ import (
 
 // TestLoadRequestsAllocs: the request path of the load generator (callback,
 // next request) and of the envelope echo it drives, both in this process,
-// allocate nothing per request in the steady state: the run's mallocs
-// (connecting, the histograms, the result) stay under one per ten requests.
+// allocate nothing per request in the steady state: the run's mallocs stay
+// within a fixed budget for connecting, the histograms and the result, plus
+// one per hundred requests (one per request would be far over it).
 func TestLoadRequestsAllocs(t *testing.T) {
 	addr := startEnvelope(t, echoRequest)
 	var before, after runtime.MemStats
@@ -23,10 +24,11 @@ func TestLoadRequestsAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := res.Messages * 5 / 4 // the warm-up's requests too, roughly
-	per := float64(after.Mallocs-before.Mallocs) / float64(total)
-	t.Logf("%d mallocs for about %d requests: %.3f per request", after.Mallocs-before.Mallocs, total, per)
-	if res.Messages < 1000 || per > 0.1 {
-		t.Errorf("%d requests, %.3f mallocs per request; want many requests and under 0.1", res.Messages, per)
+	const setup = 1000 // mallocs of a run with no requests, with room to spare
+	mallocs := after.Mallocs - before.Mallocs
+	t.Logf("%d mallocs for %d measured requests", mallocs, res.Messages)
+	if res.Messages < 1000 || mallocs > setup+uint64(res.Messages)/100 {
+		t.Errorf("%d mallocs for %d requests; want at least 1,000 requests and at most %d + one per hundred",
+			mallocs, res.Messages, setup)
 	}
 }
