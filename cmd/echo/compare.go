@@ -240,6 +240,9 @@ func reprint(path string, stdout, stderr io.Writer, jsonPath, svgPath, pngPath, 
 	if err := rep.WriteTable(stdout); err != nil {
 		return err
 	}
+	if err := writeRequestRatio(stdout, &rep); err != nil { // envelope.go
+		return err
+	}
 	return writeOutputs(&rep, stderr, jsonPath, svgPath, pngPath, latency)
 }
 

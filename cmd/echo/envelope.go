@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	"github.com/netsys-go/netsys/bench"
@@ -109,29 +110,54 @@ const (
 )
 
 // writeRequestRatio writes, when rep has the engine's runs of both
-// scenarios, the ratio of requests to pipelined echoes per second.
+// scenarios, the ratio of requests to pipelined echoes per second: of the
+// reported (median) runs and, with several rounds, the median and range of
+// the rounds' own ratios (in each round the two run one after the other, so
+// that most of the host's drift cancels).
 func writeRequestRatio(w io.Writer, rep *bench.Report) error {
-	var req, pipe float64
+	var req, pipe bench.Run
 	for _, r := range rep.Runs {
 		if r.Server != "engine" {
 			continue
 		}
 		switch r.Scenario {
 		case requestScenario:
-			req = r.Load.MsgsPerSec
+			req = r
 		case pipelinedScenario:
-			pipe = r.Load.MsgsPerSec
+			pipe = r
 		}
 	}
-	if req <= 0 || pipe <= 0 {
+	if req.Load.MsgsPerSec <= 0 || pipe.Load.MsgsPerSec <= 0 {
 		return nil
 	}
+	ratio := req.Load.MsgsPerSec / pipe.Load.MsgsPerSec
 	verdict := "at least"
-	if req/pipe < requestRatioWant {
+	if ratio < requestRatioWant {
 		verdict = "below"
 	}
-	_, err := fmt.Fprintf(w, "\nEnvelope requests over the pipelined echo, engine, one connection, 64 in flight, 64 B:\n"+
+	text := fmt.Sprintf("\nEnvelope requests over the pipelined echo, engine, one connection, 64 in flight, 64 B:\n"+
 		"  %s req/s / %s msg/s = %.2fx (%s the %.1fx wanted)\n",
-		group(req), group(pipe), req/pipe, verdict, requestRatioWant)
+		group(req.Load.MsgsPerSec), group(pipe.Load.MsgsPerSec), ratio, verdict, requestRatioWant)
+	if rounds := roundRatios(req.Headlines, pipe.Headlines); len(rounds) > 1 {
+		text += fmt.Sprintf("  per round: median %.2fx, from %.2fx to %.2fx over %d rounds\n",
+			rounds[(len(rounds)-1)/2], rounds[0], rounds[len(rounds)-1], len(rounds))
+	}
+	_, err := io.WriteString(w, text)
 	return err
+}
+
+// roundRatios returns a[i]/b[i] for every round where both are positive,
+// sorted; nil unless a and b have a figure for every round.
+func roundRatios(a, b []float64) []float64 {
+	if len(a) != len(b) {
+		return nil
+	}
+	var out []float64
+	for i := range a {
+		if a[i] > 0 && b[i] > 0 {
+			out = append(out, a[i]/b[i])
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -152,3 +152,26 @@ func TestCompareRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteRequestRatio(t *testing.T) {
+	run := func(scenario, server string, rate float64, rounds ...float64) bench.Run {
+		return bench.Run{Scenario: scenario, Server: server, Load: bench.Result{MsgsPerSec: rate}, Headlines: rounds}
+	}
+	var b bytes.Buffer
+	rep := &bench.Report{Runs: []bench.Run{run(pipelinedScenario, "engine", 200_000, 100_000, 200_000, 300_000),
+		run(requestScenario, "engine", 190_000, 80_000, 190_000, 300_000), run(requestScenario, "net", 1, 1, 1, 1)}}
+	if err := writeRequestRatio(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"190,000 req/s / 200,000 msg/s = 0.95x (at least the 0.9x wanted)",
+		"per round: median 0.95x, from 0.80x to 1.00x over 3 rounds"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("ratio text %q lacks %q", b.String(), want)
+		}
+	}
+	b.Reset()
+	rep.Runs = rep.Runs[1:] // no yardstick: nothing to say
+	if err := writeRequestRatio(&b, rep); err != nil || b.Len() != 0 {
+		t.Errorf("without the pipelined run: %q, %v; want nothing", b.String(), err)
+	}
+}
