@@ -32,6 +32,7 @@ type loop struct {
 	hist    *hdrhistogram.Histogram
 	tally   tally
 	out     []byte  // the writes of one connection and turn
+	seal    []byte  // TLS: the records of one Write
 	nextG   int64   // open loop: the next message of the global schedule
 	touched []*conn // open loop: connections with messages in pend this turn
 }
@@ -45,8 +46,9 @@ type conn struct {
 	rejected         bool // the loop closed it for an echo that was not a frame
 	need             int  // bytes to have buffered before decoding again
 	sendSeq, recvSeq uint64
-	sent             fifo   // send (or scheduled) times of the messages awaiting their echo
-	pend             []byte // open loop: the messages of this turn
+	sent             fifo      // send (or scheduled) times of the messages awaiting their echo
+	pend             []byte    // open loop: the messages of this turn
+	tls              *tlsState // with LoadConfig.TLS; nil otherwise
 }
 
 // tally holds a loop's counters.
@@ -86,6 +88,10 @@ func (l *loop) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	c.gc = gc
 	l.conns[c.id/len(l.r.loops)] = c
 	l.r.open.Add(1)
+	if l.r.cfg.TLS != nil {
+		l.startTLS(c, l.r.cfg.TLS) // an idle connection's message waits for the handshake
+		return nil, gnet.None
+	}
 	if !l.r.cfg.Idle {
 		return nil, gnet.None
 	}
@@ -122,10 +128,18 @@ func (l *loop) OnClose(gc gnet.Conn, _ error) gnet.Action {
 // closed loop answers each with the next message, all in one Write.
 func (l *loop) OnTraffic(gc gnet.Conn) gnet.Action {
 	c := gc.Context().(*conn)
-	if gc.InboundBuffered() < c.need {
-		return gnet.None // a large frame is still arriving: don't copy it again
+	var buf []byte
+	if c.tls != nil {
+		var ok bool
+		if buf, ok = l.trafficTLS(c, gc); !ok {
+			return gnet.Close
+		}
+	} else {
+		if gc.InboundBuffered() < c.need {
+			return gnet.None // a large frame is still arriving: don't copy it again
+		}
+		buf, _ = gc.Peek(-1)
 	}
-	buf, _ := gc.Peek(-1)
 	now := l.r.now()
 	send := l.r.cfg.Rate == 0 && !l.r.cfg.Idle && now < l.r.measEnd.Load()
 	out := l.out[:0]
@@ -146,13 +160,17 @@ func (l *loop) OnTraffic(gc gnet.Conn) gnet.Action {
 			out = l.appendMessage(out, c, now)
 		}
 	}
-	c.need = frameNeed(l.r.codec, buf[used:])
-	if used > 0 {
-		_, _ = gc.Discard(used) // not Discard(0): that discards everything
+	if c.tls != nil {
+		c.tls.consumed(used)
+	} else {
+		c.need = frameNeed(l.r.codec, buf[used:])
+		if used > 0 {
+			_, _ = gc.Discard(used) // not Discard(0): that discards everything
+		}
 	}
 	l.out = out
 	if len(out) > 0 {
-		_, _ = gc.Write(out) // on failure gnet closes the connection and OnClose counts it
+		l.write(c, out)
 	}
 	if l.r.cfg.Rate > 0 {
 		// A busy loop can hold the only P for a while (GOMAXPROCS=1): send
@@ -210,7 +228,7 @@ func (l *loop) startClosed() {
 			out = l.appendMessage(out, c, now)
 		}
 		l.out = out
-		_, _ = c.gc.Write(out)
+		l.write(c, out)
 	}
 }
 
@@ -278,7 +296,7 @@ func (l *loop) pace(now int64) {
 	}
 	for i, c := range l.touched {
 		if !c.closed {
-			_, _ = c.gc.Write(c.pend)
+			l.write(c, c.pend)
 		}
 		c.pend = c.pend[:0]
 		l.touched[i] = nil

@@ -4,12 +4,14 @@
 //
 // The pieces:
 //
-//   - [Load] drives load against an echo server in the default wire format
-//     (a 4-byte big-endian length, then the payload): closed loop with one or
+//   - [Load] drives load against an echo server, over TCP or a Unix socket
+//     ([SplitAddr]), in the default wire format (a 4-byte big-endian length,
+//     then the payload): closed loop with one or
 //     more messages in flight per connection, open loop at a fixed rate (one
 //     message or a pipelined burst at each scheduled time), or idle
-//     connections for measuring memory. Every echo is checked byte for
-//     byte; round trips go into HDR histograms.
+//     connections for measuring memory, in plaintext or over TLS
+//     (LoadConfig.TLS: crypto/tls through internal/tlsio on the same loops).
+//     Every echo is checked byte for byte; round trips go into HDR histograms.
 //   - [LoadRequests] drives request/reply load against an envelope echo
 //     (`echo serve -envelope`): a window of envelope requests in flight per
 //     connection, the same Result.

@@ -20,8 +20,9 @@ type GnetServer struct {
 }
 
 // ServeGnet starts a bare gnet echo server listening on addr ("host:port";
-// port 0 picks a free port) with loops event loops (0: one per CPU), and
-// returns once it is listening. It speaks the default wire format
+// port 0 picks a free port; or "unix:///path", where gnet removes whatever
+// file is at path first, and again when it stops) with loops event loops (0:
+// one per CPU), and returns once it is listening. It speaks the default wire format
 // (codec.Default): on each read it decodes every whole frame buffered and
 // writes them back as they are, with one Write, copying from Peek before
 // Discard. TCP_NODELAY is on.
@@ -112,8 +113,10 @@ func (h *gnetEcho) OnBoot(eng gnet.Engine) gnet.Action {
 		h.addr = &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
 	case *unix.SockaddrInet6:
 		h.addr = &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
+	case *unix.SockaddrUnix:
+		h.addr = &net.UnixAddr{Name: sa.Name, Net: "unix"}
 	default:
-		h.bootErr = fmt.Errorf("listener address %T is not TCP", sa)
+		h.bootErr = fmt.Errorf("listener address %T is neither TCP nor Unix", sa)
 		return gnet.Shutdown
 	}
 	return gnet.None

@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +19,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/internal/tlsio"
 )
 
 // MaxPayload is the largest payload Load sends: the default codec's largest
@@ -39,7 +42,7 @@ const (
 // default, given in its comment.
 type LoadConfig struct {
 	Name    string // copied to Result.Name; default empty
-	Addr    string // host:port of the echo server; required
+	Addr    string // of the echo server, as SplitAddr reads it: host:port or unix:///path; required
 	Conns   int    // connections; default 1
 	Payload int    // payload bytes per message, at most MaxPayload; default 64
 	// InFlight is, in closed loop, the messages outstanding per connection
@@ -59,6 +62,11 @@ type LoadConfig struct {
 	// then hold the connection open, silent, for Warmup+Duration: a run for
 	// measuring the server's memory per connection. Default false.
 	Idle bool
+	// TLS, when set, makes every connection a TLS client with this
+	// configuration (ServerName or InsecureSkipVerify set); Load connects
+	// once every handshake has succeeded, and a failed one is an error.
+	// Default nil: plaintext.
+	TLS *tls.Config
 	// Status, if not nil, is called about once a second and at each change
 	// of phase, on the goroutine that called Load. Default nil.
 	Status func(Progress)
@@ -78,8 +86,8 @@ func (c LoadConfig) withDefaults() (LoadConfig, error) {
 	if c.Duration == 0 {
 		c.Duration = 10 * time.Second
 	}
-	switch {
-	case c.Addr == "":
+	switch _, address := SplitAddr(c.Addr); {
+	case address == "":
 		return c, fmt.Errorf("%w: no address", ErrConfig)
 	case c.Conns < 0:
 		return c, fmt.Errorf("%w: Conns %d: want 1 or more", ErrConfig, c.Conns)
@@ -204,8 +212,9 @@ type Percentile struct {
 // percentilePoints are the points Result.Percentiles holds.
 var percentilePoints = []float64{50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.995, 99.999, 100}
 
-// Load drives load against the echo server at cfg.Addr and returns what it
-// measured. It opens cfg.Conns connections, in parallel but a bounded number
+// Load drives load against the echo server at cfg.Addr (over TCP, or over a
+// Unix socket for "unix:///path") and returns what it measured. It opens
+// cfg.Conns connections, in parallel but a bounded number
 // at a time, then sends messages in the default wire format (codec.Default)
 // for cfg.Warmup and then cfg.Duration, stops sending and waits a few seconds
 // at most for the last echoes. Every echo is checked byte for byte against
@@ -233,6 +242,9 @@ func Load(ctx context.Context, cfg LoadConfig) (Result, error) {
 
 	r.report(PhaseConnect)
 	if err := r.connect(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := r.handshake(ctx); err != nil {
 		return Result{}, err
 	}
 	if cfg.Idle {
@@ -272,6 +284,10 @@ type run struct {
 	stopped   atomic.Bool  // the run is over: connection closes are expected
 	open      atomic.Int64 // connections open
 
+	hs         *tlsio.Handshaker // with cfg.TLS: the handshake pool
+	handshakes atomic.Int64      // TLS handshakes that succeeded
+	tlsFailed  atomic.Int64      // TLS handshakes that failed
+
 	pacers sync.WaitGroup // open-loop pacer goroutines
 	quit   chan struct{}  // closed to stop the pacers
 
@@ -290,6 +306,7 @@ func newRun(cfg LoadConfig) (*run, error) {
 		payloads: newPayloads(cfg.Payload),
 		base:     time.Now(),
 		quit:     make(chan struct{}),
+		hs:       newHandshaker(cfg),
 	}
 	r.lastReport = r.base
 	if cfg.Rate > 0 {
@@ -382,9 +399,10 @@ feed:
 // a burst of connects can overrun the server's accept backlog.
 func (r *run) dial(ctx context.Context, id int) error {
 	d := net.Dialer{Timeout: dialTimeout, KeepAlive: -1}
+	network, address := SplitAddr(r.cfg.Addr)
 	backoff := dialBackoff
 	for attempt := 1; ; attempt++ {
-		nc, err := d.DialContext(ctx, "tcp", r.cfg.Addr)
+		nc, err := d.DialContext(ctx, network, address)
 		if err == nil {
 			l := r.loops[id%len(r.loops)]
 			gc, err := l.cli.EnrollContext(nc, &conn{id: id}) // closes nc: gnet keeps a dup of its fd
@@ -407,6 +425,17 @@ func (r *run) dial(ctx context.Context, id int) error {
 	}
 }
 
+// SplitAddr splits the address of an echo server, "host:port",
+// "tcp://host:port" or "unix:///path", into a network ("tcp" or "unix") and
+// an address for the net package. Anything else is taken as a TCP host:port
+// for the net package to judge.
+func SplitAddr(addr string) (network, address string) {
+	if path, ok := strings.CutPrefix(addr, "unix://"); ok {
+		return "unix", path
+	}
+	return "tcp", strings.TrimPrefix(addr, "tcp://")
+}
+
 // retryable reports whether a connect failed for want of room at the server
 // or in the local port range, which can clear up.
 func retryable(err error) bool {
@@ -416,6 +445,31 @@ func retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// handshake waits, with TLS, until every connection's handshake has
+// succeeded; a failed one ends the run.
+func (r *run) handshake(ctx context.Context) error {
+	if r.cfg.TLS == nil {
+		return nil
+	}
+	deadline := time.Now().Add(handshakeTimeout)
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for r.handshakes.Load() < int64(r.cfg.Conns) {
+		if n := r.tlsFailed.Load(); n > 0 {
+			return fmt.Errorf("%w: %d TLS handshakes failed", ErrConnect, n)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d of %d TLS handshakes done after %v", ErrConnect, r.handshakes.Load(), r.cfg.Conns, handshakeTimeout)
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // settle waits, in an idle run, until every connection has had the echo of

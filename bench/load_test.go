@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +116,39 @@ func TestLoadAgainstBaselines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadOverUnixSocket drives the net baseline over a Unix socket, and
+// refuses a unix:// address without a path or with no server behind it.
+func TestLoadOverUnixSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "echo.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ServeNet(ln, codec.Default()) }()
+	defer func() {
+		_ = ln.Close()
+		if err := <-done; err != nil {
+			t.Errorf("ServeNet: %v", err)
+		}
+	}()
+	res, err := Load(context.Background(), LoadConfig{Addr: "unix://" + path, Conns: 2, InFlight: 2,
+		Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("Load over a Unix socket: %v", err)
+	}
+	if res.Messages == 0 || res.Errors != 0 {
+		t.Errorf("Load over a Unix socket = %d messages, %d errors; want some messages and no errors", res.Messages, res.Errors)
+	}
+	if _, err := Load(context.Background(), LoadConfig{Addr: "unix://"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("Load on unix:// = %v; want ErrConfig", err)
+	}
+	_, err = Load(context.Background(), LoadConfig{Addr: "unix://" + path + ".none", Duration: time.Millisecond})
+	if !errors.Is(err, ErrConnect) {
+		t.Errorf("Load on a socket path with nothing there = %v; want ErrConnect", err)
 	}
 }
 

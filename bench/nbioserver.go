@@ -25,7 +25,8 @@ type NbioServer struct {
 }
 
 // ServeNbio starts a bare nbio echo server listening on addr ("host:port";
-// port 0 picks a free port) with pollers event loops (0: nbio's default, a
+// port 0 picks a free port; or "unix:///path", a socket file nbio removes when
+// it stops) with pollers event loops (0: nbio's default, a
 // quarter of the CPUs), and returns once it is listening. It speaks the
 // default wire format (codec.Default) as nbio's own protocol parsers do: nbio
 // reads into its poller's shared buffer and hands each read to OnData, which
@@ -36,10 +37,11 @@ type NbioServer struct {
 func ServeNbio(addr string, pollers int) (*NbioServer, error) {
 	quietNbio()
 	h := &nbioEcho{codec: codec.Default()}
+	network, address := SplitAddr(addr)
 	eng := nbio.NewEngine(nbio.Config{
 		Name:    "echo",
-		Network: "tcp",
-		Addrs:   []string{addr},
+		Network: network,
+		Addrs:   []string{address},
 		NPoller: pollers,
 	})
 	eng.OnData(h.onData)
@@ -47,15 +49,21 @@ func ServeNbio(addr string, pollers int) (*NbioServer, error) {
 		return nil, fmt.Errorf("bench: nbio echo on %s: %w", addr, err)
 	}
 	// Start has replaced the address with the one it listens on.
-	ta, err := net.ResolveTCPAddr("tcp", eng.Addrs[0])
+	var (
+		la  net.Addr = &net.UnixAddr{Name: eng.Addrs[0], Net: "unix"}
+		err error
+	)
+	if network == "tcp" {
+		la, err = net.ResolveTCPAddr("tcp", eng.Addrs[0])
+	}
 	if err == nil {
-		err = probeNbio(ta.String(), eng.NPoller)
+		err = probeNbio(network, la.String(), eng.NPoller)
 	}
 	if err != nil {
 		eng.Stop()
 		return nil, fmt.Errorf("bench: nbio echo on %s: %w", addr, err)
 	}
-	return &NbioServer{eng: eng, addr: ta}, nil
+	return &NbioServer{eng: eng, addr: la}, nil
 }
 
 // probeNbio echoes an empty message on n connections at once, and so
@@ -64,7 +72,7 @@ func ServeNbio(addr string, pollers int) (*NbioServer, error) {
 // begins: stopped before then, a poller spins for ever and Stop never
 // returns. n connections accepted together have n consecutive descriptors,
 // which nbio spreads over its n pollers.
-func probeNbio(addr string, n int) error {
+func probeNbio(network, addr string, n int) error {
 	empty := []byte{0, 0, 0, 0} // a frame of no payload
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -74,7 +82,7 @@ func probeNbio(addr string, n int) error {
 	}()
 	deadline := time.Now().Add(probeTimeout)
 	for range n {
-		c, err := net.DialTimeout("tcp", addr, probeTimeout)
+		c, err := net.DialTimeout(network, addr, probeTimeout)
 		if err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ const (
 
 // ServeNet runs the net-package baseline echo server on ln until ln is
 // closed: the server a competent Go engineer writes with the standard
-// library, a goroutine per connection.
+// library, a goroutine per connection. ln may be a TCP or a Unix listener.
 //
 // Each connection reads through a bufio.Reader and decodes frames with c
 // straight from its buffer; a frame larger than that buffer is assembled in a

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // BusyThreshold is the server CPU use, in percent of one core over the
@@ -304,8 +305,15 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 	}{rep, rep.PairedRatios()})
 }
 
-// WriteTable writes rep as a side-by-side text table, one row per scenario
-// and server in the order of rep.Runs, followed by notes on how to read it.
+// tableWidth is the widest line WriteTable writes, in columns: it fits an
+// 80-column terminal. "µ" and "÷" take one column each.
+const tableWidth = 80
+
+// WriteTable writes rep as text of at most 80 columns: three tables, each
+// with the runs grouped under their scenario in the order of rep.Runs (the
+// throughput and latency; what the server cost; its headline figure over
+// each other server's), then the paired ratios when there are several
+// rounds, then notes on how to read them.
 func (rep *Report) WriteTable(w io.Writer) error {
 	spread := rep.Rounds > 1 // a single round has no spread
 	var versus []string      // the ratio columns: the baselines in the report
@@ -314,21 +322,37 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			versus = append(versus, s)
 		}
 	}
-	header := []string{"scenario", "server", "msgs/s", "spread", "p50 µs", "p99 µs", "p99.9 µs", "errors",
-		"cpu µs/msg", "cpu %", "gc", "steal %", "peak MiB", "KiB/conn"}
+	speed := [][]string{{"scenario", "msgs/s", "spread", "p50 µs", "p99 µs", "p99.9 µs", "errors"}}
 	if !spread {
-		header = slices.Delete(header, 3, 4)
+		speed[0] = slices.Delete(speed[0], 2, 3)
 	}
+	cost := [][]string{{"scenario", "cpu µs/msg", "cpu %", "gc", "steal %", "peak MiB", "KiB/conn"}}
+	ratios := [][]string{{"scenario"}}
 	for _, v := range versus {
-		header = append(header, "÷"+v)
+		ratios[0] = append(ratios[0], "÷"+v)
 	}
-	rows := [][]string{header}
 	flagged, stolen := false, false
-	for _, r := range rep.Runs {
+	for i, r := range rep.Runs {
+		if i == 0 || r.Scenario != rep.Runs[i-1].Scenario {
+			heading := []string{r.Scenario} // a row of one cell: printed as it is
+			speed, cost, ratios = append(speed, heading), append(cost, heading), append(ratios, heading)
+		}
+		name := "  " + r.Server
 		msgs := group(int64(r.Load.MsgsPerSec))
 		if r.idle() {
 			msgs = "-"
 		}
+		row := []string{name, msgs, r.spread(),
+			fmt.Sprintf("%.0f", r.Load.Latency.P50),
+			fmt.Sprintf("%.0f", r.Load.Latency.P99),
+			fmt.Sprintf("%.0f", r.Load.Latency.P999),
+			fmt.Sprint(r.Load.Errors),
+		}
+		if !spread {
+			row = slices.Delete(row, 2, 3)
+		}
+		speed = append(speed, row)
+
 		steal := fmt.Sprintf("%.0f", r.HostSteal)
 		if r.HostSteal > StealThreshold {
 			steal += "!"
@@ -343,100 +367,142 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		if m := r.CPUPerMessage(); m > 0 {
 			perMsg = fmt.Sprintf("%.2f", m)
 		}
-		row := []string{
-			r.Scenario,
-			r.Server,
-			msgs,
-			r.spread(),
-			fmt.Sprintf("%.0f", r.Load.Latency.P50),
-			fmt.Sprintf("%.0f", r.Load.Latency.P99),
-			fmt.Sprintf("%.0f", r.Load.Latency.P999),
-			fmt.Sprint(r.Load.Errors),
-			perMsg,
-			busy,
-			fmt.Sprint(r.GCCycles),
-			steal,
+		cost = append(cost, []string{name, perMsg, busy, fmt.Sprint(r.GCCycles), steal,
 			fmt.Sprintf("%.1f", float64(r.PeakRSS)/(1<<20)),
 			fmt.Sprintf("%.1f", r.RSSPerConn()/(1<<10)),
-		}
-		if !spread {
-			row = slices.Delete(row, 3, 4)
-		}
+		})
+
+		row = []string{name}
 		for _, v := range versus {
 			row = append(row, rep.ratio(r, v))
 		}
-		rows = append(rows, row)
+		ratios = append(ratios, row)
 	}
 	var b strings.Builder
-	writeAligned(&b, rows, 2)
+	writeAligned(&b, speed, 1)
+	b.WriteString("\n")
+	writeAligned(&b, cost, 1)
+	if len(versus) > 0 {
+		b.WriteString("\n")
+		writeAligned(&b, ratios, 1)
+	}
 	b.WriteString("\n")
 	if rep.Rounds > 1 {
-		fmt.Fprintf(&b, "Each row is the median of %d rounds by msgs/s (KiB/conn for idle runs); spread: max - min over the median.\n", rep.Rounds)
+		wrap(&b, fmt.Sprintf("Each row is the median of %d rounds by its headline figure (msgs/s; "+
+			"at a fixed rate, CPU per message; idle, KiB/conn); spread: max - min of that figure "+
+			"over the median.", rep.Rounds), "")
 	}
 	if paired := rep.PairedRatios(); len(paired) > 0 {
-		fmt.Fprintf(&b, "\nOne server over another within each round: the median of the rounds' ratios, over all rounds\n"+
-			"and over the calm ones, those with host steal at most %d%% in both servers' runs. gnet÷net is the\n"+
-			"ceiling's: bare gnet, which does no work per message, over net; no server built on gnet goes beyond it.\n"+
-			"[lo - hi]: the median's 95%% confidence interval (order statistics, no assumption on the distribution);\n"+
-			"(min - max): the range, for fewer than 6 rounds, where no such interval exists. cpu/msg: the server's\n"+
-			"CPU time per message (lower is better), which compares the servers' cost where msgs/s cannot: when\n"+
-			"the load generator set the pace. headline: msgs/s; at a fixed rate, CPU per message; idle, KiB/conn.\n", StealThreshold)
-		prows := [][]string{{"scenario", "ratio", "rounds", "headline", "p99", "p99.9", "cpu/msg"}}
+		b.WriteString("\n")
+		wrap(&b, fmt.Sprintf("One server over another within each round: the median of the rounds' ratios, "+
+			"over all rounds and over the calm ones, those with host steal at most %d%% in both servers' runs. "+
+			"gnet÷net is the ceiling's: bare gnet, which does no work per message, over net; "+
+			"no server built on gnet goes beyond it.", StealThreshold), "")
+		wrap(&b, "[lo - hi]: the median's 95% confidence interval (order statistics, "+
+			"no assumption on the distribution); (min - max): the range, for fewer than 6 rounds, "+
+			"where no such interval exists.", "  ")
+		wrap(&b, "headline: msgs/s; at a fixed rate, CPU per message; idle, KiB/conn. "+
+			"cpu/msg: the server's CPU time per message (lower is better), which compares the servers' cost "+
+			"where msgs/s cannot: when the load generator set the pace.", "  ")
+		var rows [][]string
 		for _, p := range paired {
-			prows = append(prows,
-				[]string{p.Scenario, p.Server + "÷" + p.Versus, fmt.Sprintf("all %d", len(p.Headline)), summary(p.Headline), summary(p.P99), summary(p.Tail), summary(p.CPU)},
-				[]string{"", "", fmt.Sprintf("calm %d", len(p.calm(p.Headline))), summary(p.calm(p.Headline)), summary(p.calm(p.P99)), summary(p.calm(p.Tail)), summary(p.calm(p.CPU))})
+			rows = append(rows, []string{fmt.Sprintf("%s  %s÷%s  all %d / calm %d",
+				p.Scenario, p.Server, p.Versus, len(p.Headline), len(p.calm(p.Headline)))})
+			for _, f := range []struct {
+				name   string
+				ratios []float64
+			}{{"headline", p.Headline}, {"p99", p.P99}, {"p99.9", p.Tail}, {"cpu/msg", p.CPU}} {
+				rows = append(rows, []string{"  " + f.name, summary(f.ratios), "calm " + summary(p.calm(f.ratios))})
+			}
 		}
-		writeAligned(&b, prows, 2)
+		b.WriteString("\n")
+		writeAligned(&b, rows, 3)
 		b.WriteString("\n")
 	}
 	if rep.GOGC != "" {
-		fmt.Fprintf(&b, "GOGC=%s for every server.\n", rep.GOGC)
+		wrap(&b, fmt.Sprintf("GOGC=%s for every server.", rep.GOGC), "")
 	}
 	if rep.Pinned {
-		b.WriteString("Server pinned to CPU 0, load generator to CPU 1, GOMAXPROCS=1 each.\n")
+		wrap(&b, "Server pinned to CPU 0, load generator to CPU 1, GOMAXPROCS=1 each.", "")
 	} else {
-		b.WriteString("Not pinned: server and load generator share the CPUs (GOMAXPROCS=1 each).\n")
+		wrap(&b, "Not pinned: server and load generator share the CPUs (GOMAXPROCS=1 each).", "")
 	}
-	b.WriteString("cpu µs/msg, cpu %, gc: the server's CPU time per message, its share of one core and its GC cycles\n" +
-		"in the measured window.\n" +
-		"steal %: CPU the hypervisor took from the machine in the window, as a share of all its CPUs.\n" +
-		"KiB/conn: growth of the server's resident set under load, per connection.\n" +
-		"÷net, ÷gnet, ÷nbio: msgs/s of the row over that server's in the same scenario; at a fixed rate\n" +
-		"(fixed-*), CPU per message over theirs, and for idle scenarios KiB/conn (lower is better for both).\n")
+	wrap(&b, "cpu µs/msg, cpu %, gc: the server's CPU time per message, its share of one core "+
+		"and its GC cycles in the measured window.", "  ")
+	wrap(&b, "steal %: CPU the hypervisor took from the machine in the window, as a share of all its CPUs.", "  ")
+	wrap(&b, "KiB/conn: growth of the server's resident set under load, per connection.", "  ")
+	if len(versus) > 0 {
+		wrap(&b, "÷net, ÷gnet, ÷nbio: msgs/s of the row over that server's in the same scenario; "+
+			"at a fixed rate (fixed-*), CPU per message over theirs, and for idle scenarios KiB/conn "+
+			"(lower is better for both).", "  ")
+	}
 	if flagged {
-		fmt.Fprintf(&b, "* server below %d%% of a core: the load generator or the scenario set the pace, so the row\n"+
-			"  measures latency and CPU per message at that load, not the server's capacity (at a fixed rate,\n"+
-			"  by design).\n", BusyThreshold)
+		wrap(&b, fmt.Sprintf("* server below %d%% of a core: the load generator or the scenario set the pace, "+
+			"so the row measures latency and CPU per message at that load, not the server's capacity "+
+			"(at a fixed rate, by design).", BusyThreshold), "  ")
 	}
 	if stolen {
-		fmt.Fprintf(&b, "! host steal above %d%% of the CPUs: the hypervisor took CPU from the run, so its figures\n"+
-			"  are disturbed; compare rows with little steal, or take more rounds.\n", StealThreshold)
+		wrap(&b, fmt.Sprintf("! host steal above %d%% of the CPUs: the hypervisor took CPU from the run, "+
+			"so its figures are disturbed; compare rows with little steal, or take more rounds.", StealThreshold), "  ")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// writeAligned writes rows as columns, the first names columns left-aligned
-// and the rest right-aligned.
+// writeAligned writes rows as columns, the first names columns
+// left-aligned and the rest right-aligned, with no trailing spaces. A row
+// of one cell is a heading: written as it is, it sets no column's width.
 func writeAligned(b *strings.Builder, rows [][]string, names int) {
-	widths := make([]int, len(rows[0]))
+	var widths []int
 	for _, row := range rows {
+		if len(row) == 1 {
+			continue
+		}
 		for i, cell := range row {
-			widths[i] = max(widths[i], len([]rune(cell)))
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
 		}
 	}
 	for _, row := range rows {
+		if len(row) == 1 {
+			b.WriteString(row[0] + "\n")
+			continue
+		}
+		var line strings.Builder
 		for i, cell := range row {
-			switch {
-			case i < names:
-				fmt.Fprintf(b, "%-*s  ", widths[i], cell)
-			case i < len(row)-1:
-				fmt.Fprintf(b, "%*s  ", widths[i], cell)
-			default:
-				fmt.Fprintf(b, "%*s\n", widths[i], cell)
+			if i > 0 {
+				line.WriteString("  ")
+			}
+			if i < names {
+				fmt.Fprintf(&line, "%-*s", widths[i], cell) // fmt pads by runes
+			} else {
+				fmt.Fprintf(&line, "%*s", widths[i], cell)
 			}
 		}
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
+	}
+}
+
+// wrap writes text as lines of at most tableWidth columns, broken between
+// words, each line after the first starting with indent.
+func wrap(b *strings.Builder, text, indent string) {
+	line, n := "", 0 // n: line's columns
+	for _, word := range strings.Fields(text) {
+		w := utf8.RuneCountInString(word)
+		switch {
+		case n == 0:
+			line, n = word, w
+		case n+1+w <= tableWidth:
+			line, n = line+" "+word, n+1+w
+		default:
+			b.WriteString(line + "\n")
+			line, n = indent+word, utf8.RuneCountInString(indent)+w
+		}
+	}
+	if n > 0 {
+		b.WriteString(line + "\n")
 	}
 }
 

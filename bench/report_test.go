@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"gonum.org/v1/plot"
 )
@@ -39,48 +40,41 @@ func TestWriteTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	lines := strings.Split(out, "\n")
+	tabs := tables(out)
+	if len(tabs) != 3 {
+		t.Fatalf("%d tables; want three: throughput and latency, cost, ratios\n%s", len(tabs), out)
+	}
 	// One round: no spread column.
-	wantHeader := []string{"scenario", "server", "msgs/s", "p50", "µs", "p99", "µs", "p99.9", "µs", "errors",
-		"cpu", "µs/msg", "cpu", "%", "gc", "steal", "%", "peak", "MiB", "KiB/conn", "÷net", "÷gnet"}
-	if got := strings.Fields(lines[0]); !reflect.DeepEqual(got, wantHeader) {
-		t.Errorf("header = %q; want %q", got, wantHeader)
-	}
-	rows := map[string][]string{}
-	for _, l := range lines[1:7] {
-		f := strings.Fields(l)
-		rows[f[0]+" "+f[1]] = f
-	}
-	tests := []struct {
-		row  string
-		col  int // index in the row's fields
-		want string
-	}{
-		{row: "closed-100c-64B engine", col: 2, want: "150,000"},
-		{row: "closed-100c-64B engine", col: 3, want: "40"},   // p50
-		{row: "closed-100c-64B engine", col: 5, want: "160"},  // p99.9
-		{row: "closed-100c-64B engine", col: 7, want: "9.70"}, // cpu µs/msg: 0.97 s over 100,000
-		{row: "closed-100c-64B engine", col: 10, want: "0"},   // steal
-		{row: "closed-100c-64B engine", col: 13, want: "1.50"},
-		{row: "closed-100c-64B engine", col: 14, want: "0.75"},
-		{row: "closed-100c-64B net", col: 10, want: "12!"}, // above StealThreshold
-		{row: "closed-100c-64B net", col: 8, want: "50*"},  // below BusyThreshold
-		{row: "closed-100c-64B net", col: 9, want: "3"},    // gc
-		{row: "closed-100c-64B gnet", col: 11, want: "17.0"},
-		{row: "idle-10000c engine", col: 2, want: "-"},
-		{row: "idle-10000c engine", col: 8, want: "0"},    // idle rows are not flagged
-		{row: "idle-10000c engine", col: 7, want: "-"},    // no CPU per message, though CPU was used
-		{row: "idle-10000c engine", col: 12, want: "2.0"}, // (30-10) MiB / 10,000 conns
-		{row: "idle-10000c engine", col: 13, want: "0.17"},
-		{row: "idle-10000c engine", col: 14, want: "2.00"},
-	}
-	for _, tt := range tests {
-		f, ok := rows[tt.row]
-		if !ok || len(f) != 15 {
-			t.Fatalf("row %q = %q; want 15 columns\n%s", tt.row, f, out)
-		}
-		if f[tt.col] != tt.want {
-			t.Errorf("row %q column %d = %q; want %q\n%s", tt.row, tt.col, f[tt.col], tt.want, out)
+	want := []map[string][]string{{
+		"header":                 {"msgs/s", "p50", "µs", "p99", "µs", "p99.9", "µs", "errors"},
+		"closed-100c-64B engine": {"150,000", "40", "120", "160", "0"},
+		"closed-100c-64B net":    {"100,000", "40", "120", "160", "0"},
+		"closed-100c-64B gnet":   {"200,000", "40", "120", "160", "0"},
+		"idle-10000c engine":     {"-", "900", "2700", "3600", "0"}, // no msgs/s for idle runs
+		"idle-10000c net":        {"-", "900", "2700", "3600", "0"},
+		"idle-10000c gnet":       {"-", "900", "2700", "3600", "0"},
+	}, {
+		"header": {"cpu", "µs/msg", "cpu", "%", "gc", "steal", "%", "peak", "MiB", "KiB/conn"},
+		// cpu µs/msg: 0.97 s over 100,000 messages.
+		"closed-100c-64B engine": {"9.70", "97", "0", "0", "20.0", "0.0"},
+		"closed-100c-64B net":    {"5.00", "50*", "3", "12!", "18.0", "0.0"}, // below BusyThreshold, above StealThreshold
+		"closed-100c-64B gnet":   {"9.90", "99", "0", "0", "17.0", "0.0"},
+		// Idle: no CPU per message though CPU was used, no busy flag; KiB/conn: (30-10) MiB / 10,000 conns.
+		"idle-10000c engine": {"-", "0", "0", "0", "30.0", "2.0"},
+		"idle-10000c net":    {"-", "0", "0", "0", "130.0", "12.3"},
+		"idle-10000c gnet":   {"-", "0", "0", "0", "20.0", "1.0"},
+	}, {
+		"header":                 {"÷net", "÷gnet"},
+		"closed-100c-64B engine": {"1.50", "0.75"},
+		"closed-100c-64B net":    {"1.00", "0.50"},
+		"closed-100c-64B gnet":   {"2.00", "1.00"},
+		"idle-10000c engine":     {"0.17", "2.00"}, // KiB/conn over theirs
+		"idle-10000c net":        {"1.00", "12.00"},
+		"idle-10000c gnet":       {"0.08", "1.00"},
+	}}
+	for i := range want {
+		if !reflect.DeepEqual(tabs[i], want[i]) {
+			t.Errorf("table %d = %q; want %q\n%s", i+1, tabs[i], want[i], out)
 		}
 	}
 	for _, note := range []string{"pinned to CPU 0", "* server below 80%", "! host steal above 5%"} {
@@ -88,6 +82,97 @@ func TestWriteTable(t *testing.T) {
 			t.Errorf("table lacks the note %q:\n%s", note, out)
 		}
 	}
+	if strings.Contains(out, "rounds' ratios") {
+		t.Errorf("one round printed paired ratios:\n%s", out)
+	}
+}
+
+// TestWriteTableWidth renders a report of every scenario, the longest name
+// among them, against four servers over several rounds, with both flags and
+// wide figures, and checks that no line passes 80 columns.
+func TestWriteTableWidth(t *testing.T) {
+	const rounds = 7
+	rep := &Report{Pinned: true, Rounds: rounds, GOGC: "400"}
+	longest := ""
+	for _, s := range slices.Concat(Scenarios(false), FixedScenarios()) {
+		if len(s.Name) > len(longest) {
+			longest = s.Name
+		}
+		for j, server := range Servers {
+			var runs []Run
+			for i := range rounds {
+				f := float64(1 + i + j) // different in every round and server
+				res := Result{Conns: max(s.Conns, 1), Payload: s.Payload, InFlight: max(s.InFlight, 1), Rate: s.Rate, Idle: s.Idle,
+					Duration: time.Second, Messages: 1_636_758, MsgsPerSec: 1_636_758 - 1000*f, Errors: 12_345,
+					Latency: Latency{P50: 51_423 * f, P99: 98_175 * f, P999: 106_623 * f}}
+				runs = append(runs, Run{Scenario: s.Name, Server: server, Load: res, ServerCPU: 0.9 * f, ServerBusy: 10 * f,
+					GCCycles: 1234, HostSteal: 2 * f, IdleRSS: 10 << 20, LoadRSS: (130 << 20) * int64(f), PeakRSS: (1300 << 20) * int64(f)})
+			}
+			rep.Runs = append(rep.Runs, Median(runs))
+		}
+	}
+	var b bytes.Buffer
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"\n" + longest + "\n", "\n" + longest + "  engine÷nbio  all 7 / calm ", "\n  engine  ",
+		"* server below", "! host steal above", "GOGC=400"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if n := utf8.RuneCountInString(l); n > tableWidth || strings.HasSuffix(l, " ") {
+			t.Errorf("line of %d columns (at most %d, no trailing space): %q", n, tableWidth, l)
+		}
+	}
+}
+
+// tables parses WriteTable's output into its tables, in order: each maps
+// "scenario server" to the figures of that row and "header" to the fields
+// of the header after "scenario".
+func tables(out string) []map[string][]string {
+	var all []map[string][]string
+	for _, block := range strings.Split(out, "\n\n") {
+		lines := strings.Split(block, "\n")
+		if !strings.HasPrefix(lines[0], "scenario ") {
+			continue
+		}
+		tab := map[string][]string{"header": strings.Fields(lines[0])[1:]}
+		scenario := ""
+		for _, l := range lines[1:] {
+			switch f := strings.Fields(l); {
+			case len(f) == 0:
+			case !strings.HasPrefix(l, " "):
+				scenario = l
+			default:
+				tab[scenario+" "+f[0]] = f[1:]
+			}
+		}
+		all = append(all, tab)
+	}
+	return all
+}
+
+// pairedBlock returns the lines that follow the line of table whose fields
+// are those of heading, up to the next line that is not indented, each
+// reduced to its fields joined by single spaces; nil if there is no such
+// heading.
+func pairedBlock(table, heading string) []string {
+	lines := strings.Split(table, "\n")
+	i := slices.IndexFunc(lines, func(l string) bool { return reflect.DeepEqual(strings.Fields(l), strings.Fields(heading)) })
+	if i < 0 {
+		return nil
+	}
+	block := []string{}
+	for _, l := range lines[i+1:] {
+		if !strings.HasPrefix(l, "  ") {
+			break
+		}
+		block = append(block, strings.Join(strings.Fields(l), " "))
+	}
+	return block
 }
 
 func TestWriteJSON(t *testing.T) {
@@ -252,14 +337,14 @@ func TestPairedRatios(t *testing.T) {
 	if err := rep.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{
-		"scenario ratio rounds headline p99 p99.9 cpu/msg",
-		"s engine÷net all 3 1.00 (0.50 - 2.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 4.00) 1.00 (0.50 - 2.00)",
-		"calm 1 2.00 (2.00 - 2.00) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50) 0.50 (0.50 - 0.50)",
-	} {
-		if !hasRow(b.String(), want) {
-			t.Errorf("table lacks the paired row %q:\n%s", want, b.String())
-		}
+	wantBlock := []string{
+		"headline 1.00 (0.50 - 2.00) calm 2.00 (2.00 - 2.00)",
+		"p99 1.00 (0.50 - 4.00) calm 0.50 (0.50 - 0.50)",
+		"p99.9 1.00 (0.50 - 4.00) calm 0.50 (0.50 - 0.50)",
+		"cpu/msg 1.00 (0.50 - 2.00) calm 0.50 (0.50 - 0.50)",
+	}
+	if got := pairedBlock(b.String(), "s  engine÷net  all 3 / calm 1"); !reflect.DeepEqual(got, wantBlock) {
+		t.Errorf("paired block of engine÷net = %q; want %q\n%s", got, wantBlock, b.String())
 	}
 	var js bytes.Buffer
 	if err := rep.WriteJSON(&js); err != nil {
@@ -312,17 +397,11 @@ func TestPairedRatios(t *testing.T) {
 	if err := three.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	if !hasRow(b.String(), "s gnet÷net all 3 0.50 (0.25 - 4.00) 2.00 (0.25 - 2.00) 2.00 (0.25 - 2.00) 2.00 (0.25 - 4.00)") {
-		t.Errorf("table lacks the ceiling's row:\n%s", b.String())
+	if got := pairedBlock(b.String(), "s gnet÷net all 3 / calm 2"); len(got) != 4 ||
+		got[0] != "headline 0.50 (0.25 - 4.00) calm 0.50 (0.50 - 4.00)" || got[3] != "cpu/msg 2.00 (0.25 - 4.00) calm 0.25 (0.25 - 2.00)" {
+		t.Errorf("the ceiling's block = %q; want headline 0.50 (0.25 - 4.00), calm 0.50 (0.50 - 4.00); cpu/msg 2.00 (0.25 - 4.00), calm 0.25 (0.25 - 2.00)\n%s",
+			got, b.String())
 	}
-}
-
-// hasRow reports whether a line of table has the fields of row, whatever
-// the spacing.
-func hasRow(table, row string) bool {
-	return slices.ContainsFunc(strings.Split(table, "\n"), func(l string) bool {
-		return reflect.DeepEqual(strings.Fields(l), strings.Fields(row))
-	})
 }
 
 func TestMedianCI(t *testing.T) {
@@ -363,13 +442,14 @@ func TestFixedRateTable(t *testing.T) {
 	if err := rep.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(b.String(), "\n")
-	if h := strings.Fields(lines[0]); h[len(h)-1] != "÷nbio" {
-		t.Errorf("header %q; want a ÷nbio column last", h)
+	tabs := tables(b.String())
+	if len(tabs) != 3 || tabs[2]["header"][len(tabs[2]["header"])-1] != "÷nbio" {
+		t.Fatalf("tables %q; want three, the last with a ÷nbio column last\n%s", tabs, b.String())
 	}
 	// engine: 5 µs/msg; net 10, gnet 4, nbio 6.67.
-	want := []string{"fixed-100c-64B", "engine", "30,000", "0", "0", "0", "0", "5.00", "15*", "0", "0", "0.0", "0.0", "0.50", "1.25", "0.75"}
-	if got := strings.Fields(lines[1]); !reflect.DeepEqual(got, want) {
-		t.Errorf("engine row %q; want %q\n%s", got, want, b.String())
+	for i, want := range [][]string{{"30,000", "0", "0", "0", "0"}, {"5.00", "15*", "0", "0", "0.0", "0.0"}, {"0.50", "1.25", "0.75"}} {
+		if got := tabs[i]["fixed-100c-64B engine"]; !reflect.DeepEqual(got, want) {
+			t.Errorf("table %d: engine row %q; want %q\n%s", i+1, got, want, b.String())
+		}
 	}
 }

@@ -30,6 +30,10 @@ type Scenario struct {
 	// below its core, where what counts is the server's CPU time per message
 	// and its latency, not messages per second.
 	Fixed bool
+	// Unix runs s over a Unix socket: compare gives each server a socket
+	// path of its own, in a directory made for the run, instead of a TCP
+	// port on the loopback.
+	Unix bool
 	// Requests marks a request/reply scenario (issue 22): the engine serves
 	// with `serve -envelope` and the load sends envelope requests with
 	// `load -requests InFlight` (LoadRequests). It runs against the engine only.
@@ -90,7 +94,7 @@ const (
 // (single-client echo latency, 10 to 100 clients in closed loop, message
 // sizes from 1 KiB to 1 MiB, pipelining, 5,000 busy connections and 10,000
 // idle ones) and the fixed-load ones (see FixedScenarios). quick returns a
-// subset with short windows, about 40 s in all.
+// subset with short windows, about a minute in all.
 func Scenarios(quick bool) []Scenario {
 	const (
 		warmup   = 2 * time.Second
@@ -119,6 +123,8 @@ func Scenarios(quick bool) []Scenario {
 			short(pipelined, 250*time.Millisecond, time.Second),
 			short(conns5k, 250*time.Millisecond, time.Second),
 			short(fixed[0], 250*time.Millisecond, time.Second),
+			short(fixed[3], 250*time.Millisecond, time.Second),
+			short(fixed[4], 250*time.Millisecond, time.Second),
 			short(idle, 0, 500*time.Millisecond),
 			short(pipelined1, 250*time.Millisecond, time.Second),
 			short(requests, 250*time.Millisecond, time.Second),
@@ -157,7 +163,7 @@ func RequestScenarios(warmup, duration time.Duration) (requests, pipelined Scena
 // server sustains well below its core, each message timed from its scheduled
 // send, so that the servers' CPU time per message and their latency compare
 // at the same offered load; and one connection in ping-pong, where latency
-// is the figure. Each runs 1 s of warm-up and a 5 s window, so that several
+// is the figure, over TCP and over a Unix socket. Each runs 1 s of warm-up and a 5 s window, so that several
 // rounds of all four fit in minutes.
 func FixedScenarios() []Scenario {
 	const (
@@ -173,5 +179,7 @@ func FixedScenarios() []Scenario {
 			Conns: 5000, Payload: 1024, InFlight: 1, Rate: FixedConns5kRate, Fixed: true, Warmup: warmup, Duration: duration},
 		{Name: "pingpong-1c-64B", About: "one connection, request/response: latency",
 			Conns: 1, Payload: 64, InFlight: 1, Fixed: true, Warmup: warmup, Duration: duration},
+		{Name: "pingpong-unix-1c-64B", About: "one connection over a Unix socket, request/response: latency without TCP",
+			Conns: 1, Payload: 64, InFlight: 1, Fixed: true, Unix: true, Warmup: warmup, Duration: duration},
 	}
 }

@@ -44,6 +44,7 @@ func TestScenarioServers(t *testing.T) {
 		{"closed-100c-64B", false}, {"pipelined-100c-16x-64B", false},
 		{"conns-5000c-1KiB", true}, {"idle-10000c", true},
 		{"fixed-100c-64B", true}, {"fixed-pipelined-100c-16x-64B", true}, {"fixed-5000c-1KiB", true}, {"pingpong-1c-64B", true},
+		{"pingpong-unix-1c-64B", true},
 	}
 	for _, tt := range tests {
 		s, ok := byName[tt.scenario]
@@ -58,6 +59,11 @@ func TestScenarioServers(t *testing.T) {
 	for _, s := range FixedScenarios() {
 		if !s.Fixed || s.Idle || (s.Rate == 0 && s.Conns != 1) {
 			t.Errorf("%s: fixed %v, rate %d, conns %d; want fixed-load: a fixed rate, or one connection in ping-pong", s.Name, s.Fixed, s.Rate, s.Conns)
+		}
+	}
+	for name, s := range byName {
+		if want := name == "pingpong-unix-1c-64B"; s.Unix != want {
+			t.Errorf("%s: Unix %v; want %v", name, s.Unix, want)
 		}
 	}
 	if got := byName["fixed-pipelined-100c-16x-64B"].Mode(); got != "open loop, 160,000 msg/s in bursts of 16" {

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,11 +28,12 @@ func frames(t *testing.T, c codec.Codec, payloads ...[]byte) []byte {
 	return b
 }
 
-// roundTrip writes stream to addr in pieces of at most piece bytes and
-// returns the first len(stream) bytes read back.
+// roundTrip writes stream to addr (as SplitAddr reads it) in pieces of at
+// most piece bytes and returns the first len(stream) bytes read back.
 func roundTrip(t *testing.T, addr string, stream []byte, piece int) []byte {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	network, address := SplitAddr(addr) // not net.Dial(SplitAddr(addr)): go vet's hostport check panics on it (Go 1.26)
+	c, err := net.Dial(network, address)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +78,86 @@ func TestServersEcho(t *testing.T) {
 			if got := roundTrip(t, addr, tt.stream, piece); !bytes.Equal(got, tt.stream) {
 				t.Errorf("%s, written %d bytes at a time: echo differs from the %d bytes sent", tt.name, piece, len(tt.stream))
 			}
+		}
+	}
+}
+
+// TestServersEchoUnix runs each baseline on a Unix socket: it reports the
+// socket as its address, echoes a stream over it, and leaves no socket file
+// behind once stopped.
+func TestServersEchoUnix(t *testing.T) {
+	stream := frames(t, codec.Default(), []byte("a"), bytes.Repeat([]byte("0123456789abcdef"), 9000), []byte{}, []byte("b"))
+	type server struct {
+		addr net.Addr
+		stop func() error
+	}
+	tests := []struct {
+		name  string
+		start func(addr string) (server, error)
+	}{
+		{"net", func(addr string) (server, error) {
+			ln, err := net.Listen("unix", strings.TrimPrefix(addr, "unix://"))
+			if err != nil {
+				return server{}, err
+			}
+			done := make(chan error, 1)
+			go func() { done <- ServeNet(ln, codec.Default()) }()
+			return server{ln.Addr(), func() error { _ = ln.Close(); return <-done }}, nil
+		}},
+		{"gnet", func(addr string) (server, error) {
+			s, err := ServeGnet(addr, 1)
+			if err != nil {
+				return server{}, err
+			}
+			return server{s.Addr(), func() error { return stop(s.Stop) }}, nil
+		}},
+		{"nbio", func(addr string) (server, error) {
+			s, err := ServeNbio(addr, 1)
+			if err != nil {
+				return server{}, err
+			}
+			return server{s.Addr(), func() error { return stop(s.Stop) }}, nil
+		}},
+	}
+	for _, tt := range tests {
+		path := filepath.Join(t.TempDir(), "echo.sock")
+		s, err := tt.start("unix://" + path)
+		if err != nil {
+			t.Fatalf("%s on unix://%s: %v", tt.name, path, err)
+		}
+		if a, ok := s.addr.(*net.UnixAddr); !ok || a.Name != path {
+			t.Errorf("%s: Addr() = %#v; want the Unix socket %s", tt.name, s.addr, path)
+		}
+		for _, piece := range []int{len(stream), 7} {
+			if got := roundTrip(t, "unix://"+path, stream, piece); !bytes.Equal(got, stream) {
+				t.Errorf("%s over a Unix socket, written %d bytes at a time: echo differs from the %d bytes sent", tt.name, piece, len(stream))
+			}
+		}
+		if err := s.stop(); err != nil {
+			t.Errorf("%s: stop: %v", tt.name, err)
+		}
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s stopped: Lstat(%s) = %v; want the socket file removed", tt.name, path, err)
+		}
+	}
+}
+
+// stop calls a server's Stop with a deadline.
+func stop(f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return f(ctx)
+}
+
+func TestSplitAddr(t *testing.T) {
+	for addr, want := range map[string][2]string{
+		"127.0.0.1:9000":        {"tcp", "127.0.0.1:9000"},
+		"tcp://[::1]:9000":      {"tcp", "[::1]:9000"},
+		"unix:///tmp/echo.sock": {"unix", "/tmp/echo.sock"},
+		"unix://":               {"unix", ""},
+	} {
+		if n, a := SplitAddr(addr); n != want[0] || a != want[1] {
+			t.Errorf("SplitAddr(%q) = %q, %q; want %q, %q", addr, n, a, want[0], want[1])
 		}
 	}
 }

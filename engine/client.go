@@ -107,6 +107,7 @@ func (cl *Client) dial(ctx context.Context) error {
 }
 
 func newClient(network, address string, o options, l *loops, name string) *Client {
+	o.tls = clientTLS(o.tls, network, address)
 	cl := &Client{h: o.handler, loops: l, network: network, addr: address, rc: o.reconnect}
 	if cl.h == nil {
 		cl.h = HandlerFuncs{}
@@ -133,14 +134,41 @@ func (cl *Client) connect(ctx context.Context) error {
 		return dialError(cl.addr, err)
 	}
 	cl.t.active.Add(1) // given back when the session closes, or by open if it never opens
-	if err := cl.loops.enroll(nc, &endpoints{local: nc.LocalAddr(), remote: nc.RemoteAddr(), client: cl}); err != nil {
+	ep := &endpoints{local: nc.LocalAddr(), remote: nc.RemoteAddr(), client: cl}
+	if o.tls != nil {
+		ep.ready, ep.conn = make(chan error, 1), new(atomic.Pointer[conn])
+	}
+	if err := cl.loops.enroll(nc, ep); err != nil {
 		cl.t.active.Add(-1)
 		return err
 	}
 	if cl.ctx.Err() != nil {
 		return ErrClientClosed // closed while connecting: the connection was refused at open
 	}
+	if ep.ready != nil {
+		return cl.handshake(dctx, ep)
+	}
 	return nil
+}
+
+// handshake waits for the TLS handshake of a connection just enrolled: its
+// failure, or OnConnect. If ctx ends first, the connection is closed.
+func (cl *Client) handshake(ctx context.Context, ep *endpoints) error {
+	select {
+	case err := <-ep.ready:
+		return err
+	case <-ctx.Done():
+	}
+	c := ep.conn.Load()
+	if c == nil { // refused at open: the loop is closing
+		return ErrClientClosed
+	}
+	c.Close(fmt.Errorf("%w: %w", ErrTLSHandshake, ctx.Err()))
+	if err := <-ep.ready; err != nil {
+		return err
+	}
+	// It succeeded just as ctx ended, and the Close above ends it.
+	return fmt.Errorf("%w: %w", ErrTLSHandshake, ctx.Err())
 }
 
 // dialError says what failed in a dial, wrapping the cause.

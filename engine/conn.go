@@ -22,6 +22,8 @@ type conn struct {
 	t    *transport       // fixed at open
 	loop *loop            // fixed at open: what this conn's event loop shares
 
+	tls *tlsConn // fixed at open: the TLS state (tls.go); nil without TLS
+
 	// Read side, owned by the loop (read.go).
 	part      *bytebufferpool.ByteBuffer // the frame at the head of the input, copied out of gnet's buffer; nil if none
 	need      int                        // the whole size of that frame when the codec knows it; 0 if not yet
@@ -41,6 +43,8 @@ type conn struct {
 
 	mu         sync.Mutex
 	out        *bytebufferpool.ByteBuffer // guarded by mu: bytes queued and not yet taken by the loop
+	raw        *bytebufferpool.ByteBuffer // guarded by mu: TLS records written outside flush (handshake, alerts); nil if none
+	hold       bool                       // guarded by mu: the TLS handshake is not done; sends are refused
 	lent       bool                       // guarded by mu: out is the loop's own buffer, lent while busy
 	outMsgs    int                        // guarded by mu
 	outBytes   int                        // guarded by mu: payload bytes in out
@@ -89,9 +93,14 @@ func (c *conn) fail(reason error, kind metrics.ErrorKind) {
 func (c *conn) finish() error {
 	c.mu.Lock()
 	b, lent, msgs, bytes, reason := c.out, c.lent, c.outMsgs, c.outBytes, c.reason
-	c.out, c.lent, c.outMsgs, c.outBytes = nil, false, 0, 0
+	raw := c.raw
+	c.out, c.lent, c.outMsgs, c.outBytes, c.raw = nil, false, 0, 0, nil
 	c.closing = true
 	c.mu.Unlock()
+	if c.tls != nil {
+		c.finishTLS(b, raw, lent, msgs, bytes, reason)
+		return reason
+	}
 	if b != nil {
 		c.count(msgs, bytes)
 		c.take(b, lent, 0)

@@ -44,6 +44,19 @@
 // Client and Pool methods are safe from any goroutine, except Close, which
 // must not be called from a handler.
 //
+// # TLS
+//
+// WithTLS puts a Server, Client or Pool on TLS 1.2 and 1.3 with the standard
+// crypto/tls, on the loops: handshakes run on a bounded pool of goroutines
+// (WithMaxHandshakes, WithHandshakeTimeout), everything after them on the
+// loop. OnConnect runs once the handshake succeeded, Session.TLS returns the
+// negotiated state, and a failed handshake never reaches the handler (it is
+// counted by cause, see Server.HandshakeFailures). Every limit below holds
+// with TLS; see docs/tls.md.
+//
+//	srv, err := engine.NewServer(h, engine.WithTLS(&tls.Config{Certificates: certs}))
+//	cl, err := engine.Dial(ctx, "example.net:9443", engine.WithTLS(&tls.Config{}))
+//
 // # Limits
 //
 // Every limit has a default and an option: WithMaxConns, WithMaxFrameSize

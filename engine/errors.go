@@ -42,6 +42,15 @@ var (
 	ErrFrameTimeout = errors.New("engine: frame timeout")
 	// ErrHandlerPanic: a handler panicked while handling this session's message.
 	ErrHandlerPanic = errors.New("engine: handler panicked")
+	// ErrTLSHandshake: the TLS handshake failed, timed out or was refused
+	// (too many in progress); it wraps a *tlsio.HandshakeError that wraps
+	// the crypto/tls or crypto/x509 error. A server's handler never sees it
+	// (the connection never became a session); a client's Dial returns it.
+	ErrTLSHandshake = errors.New("engine: TLS handshake failed")
+	// ErrTLS: crypto/tls rejected the peer's input after the handshake (a
+	// bad or oversized record, an alert, a close_notify in the middle of a
+	// frame); it wraps the crypto/tls error.
+	ErrTLS = errors.New("engine: TLS error")
 
 	// Client and Pool errors.
 

@@ -60,6 +60,10 @@ func closeKind(reason error) (string, slog.Level) {
 		return "bad_length", slog.LevelWarn
 	case errors.Is(reason, ErrQueueOverflow):
 		return "queue_overflow", slog.LevelWarn
+	case errors.Is(reason, ErrTLS):
+		return "tls", slog.LevelWarn
+	case errors.Is(reason, ErrTLSHandshake):
+		return "tls_handshake", slog.LevelInfo
 	case errors.Is(reason, ErrHandlerPanic):
 		return "handler_panic", slog.LevelWarn
 	case errors.Is(reason, ErrPeerClosed):

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,6 +97,10 @@ type options struct {
 	sendQueue      int                             // client only
 	poolTimeout    time.Duration                   // pool only
 	groupHook      func(group string, members int) // server only
+	tls            *tls.Config                     // nil: plaintext
+	hsTimeout      time.Duration
+	maxHandshakes  int
+	hsQueue        int
 
 	scope scope   // the constructor the options are for
 	errs  []error // misuse found while applying them

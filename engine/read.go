@@ -52,9 +52,33 @@ func (c *conn) read() (start int64, msgs int) {
 	}
 	start = t.clock.now()
 	buf, _ := gc.Peek(-1) // valid until Discard: every use of it ends below
-	rest, inBytes, full, err := buf, 0, false, error(nil)
+	rest, msgs, inBytes, full, err := c.decode(buf, start)
+	if full || err != nil {
+		// A full worker queue leaves the rest in gnet's buffer; an error
+		// closes the session, and the rest goes with it.
+		buf = buf[:len(buf)-len(rest)]
+	}
+	if len(buf) > 0 {
+		_, _ = gc.Discard(len(buf)) // never Discard(0): gnet reads n <= 0 as "everything"
+	}
+	c.delivered(msgs, inBytes, start)
+	if err != nil {
+		c.decodeFailed(err)
+	}
+	return start, msgs
+}
+
+// decode runs the codec over src, the session's input (gnet's buffer, or the
+// plaintext TLS yielded), after the partial frame kept from before, hands
+// each complete frame to the handler and copies a frame cut off at the end
+// into conn.part. It returns the bytes of src it did not consume (only when
+// a worker queue is full or on an error), the messages and payload bytes
+// delivered, and whether the queue filled.
+func (c *conn) decode(src []byte, start int64) (rest []byte, msgs, inBytes int, full bool, err error) {
+	t := c.t
+	rest = src
 	if c.part != nil {
-		rest, msgs, inBytes, full, err = c.completePart(rest)
+		rest, msgs, inBytes, full, err = c.completePart(rest, start)
 	}
 	if err == nil && !full && len(rest) > 0 && c.s.State() == session.StateConnected {
 		off, m, b, f, ferr := t.frames(c, rest)
@@ -65,23 +89,16 @@ func (c *conn) read() (start int64, msgs int) {
 			rest = nil
 		}
 	}
-	if full || err != nil {
-		// A full worker queue leaves the rest in gnet's buffer; an error
-		// closes the session, and the rest goes with it.
-		buf = buf[:len(buf)-len(rest)]
-	}
-	if len(buf) > 0 {
-		_, _ = gc.Discard(len(buf)) // never Discard(0): gnet reads n <= 0 as "everything"
-	}
+	return rest, msgs, inBytes, full, err
+}
+
+// delivered counts msgs messages of inBytes payload bytes delivered at start.
+func (c *conn) delivered(msgs, inBytes int, start int64) {
 	if msgs > 0 {
 		c.s.CountIn(msgs, inBytes)
 		c.loop.shard.MessagesIn(msgs, inBytes)
 		c.s.Touch(start)
 	}
-	if err != nil {
-		c.decodeFailed(err)
-	}
-	return start, msgs
 }
 
 // decodeFailed closes the session for an error found in its input.
@@ -176,7 +193,7 @@ func (c *conn) keepPart(rest []byte, now int64) error {
 
 // completePart adds buf's bytes to the partial frame and delivers what it
 // completes. It returns the bytes of buf it did not use.
-func (c *conn) completePart(buf []byte) (rest []byte, msgs, inBytes int, full bool, err error) {
+func (c *conn) completePart(buf []byte, now int64) (rest []byte, msgs, inBytes int, full bool, err error) {
 	t := c.t
 	if t.sizer == nil {
 		// The codec cannot tell a frame's size: gather everything and decode
@@ -192,8 +209,9 @@ func (c *conn) completePart(buf []byte) (rest []byte, msgs, inBytes int, full bo
 		off, m, b, f, ferr := t.frames(c, p)
 		if off == len(p) {
 			c.dropPartial()
-		} else if off > 0 {
+		} else if off > 0 { // what is left begins a new frame
 			c.part.B = p[:copy(p, p[off:])]
+			c.partAt.Store(now)
 		}
 		return nil, m, b, f, ferr
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/internal/tlsio"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
 	"github.com/netsys-go/netsys/session"
@@ -33,12 +34,14 @@ type transport struct {
 	src   *metrics.Source
 	sizer codec.Sizer // o.codec as a Sizer, or nil
 
-	workers *workerPool                          // nil: handlers run on the loops
-	write   func(c *conn, p []byte) (int, error) // writes to c's socket: writeSome, or a test's stand-in
-	clock   clock
-	mem     *budget
-	waiter  *waiter
-	logs    *closeLog
+	workers    *workerPool                          // nil: handlers run on the loops
+	write      func(c *conn, p []byte) (int, error) // writes to c's socket: writeSome, or a test's stand-in
+	clock      clock
+	mem        *budget
+	waiter     *waiter
+	logs       *closeLog
+	hs         *tlsio.Handshaker // WithTLS: the handshake pool; nil without TLS
+	hsFailures [16]atomic.Uint64 // failed TLS handshakes by tlsio.Cause
 
 	limit    int64 // most sessions at once; 0 means no limit
 	active   atomic.Int64
@@ -53,6 +56,8 @@ type transport struct {
 type loop struct {
 	shard *metrics.Shard             // the loop's metrics shard, so that each shard has one writer
 	out   *bytebufferpool.ByteBuffer // lent to the connection the loop is serving (see conn.queue)
+	seal  []byte                     // TLS: the records of the batch being written (see conn.flushTLS)
+	plain []byte                     // TLS: the plaintext of the input being decoded (see conn.readTLS)
 }
 
 // clock tells the time in Unix nanoseconds with one monotonic clock read:
@@ -108,6 +113,7 @@ func newTransport(o options, h Handler, kind metrics.Kind, name string) *transpo
 	t.mem = newBudget(t, o.memoryLimit)
 	t.waiter = newWaiter(t)
 	t.sizer, _ = o.codec.(codec.Sizer)
+	t.hs = newHandshaker(&t.o)
 	return t
 }
 
@@ -145,6 +151,8 @@ func (t *transport) admit() bool {
 type endpoints struct {
 	local, remote net.Addr
 	client        *Client
+	ready         chan error            // WithTLS on a client: the handshake's end (see Client.connect)
+	conn          *atomic.Pointer[conn] // set by open when not nil
 }
 
 // open makes the session of a new connection, admitted already, and tells
@@ -157,11 +165,21 @@ func (t *transport) open(gc gnet.Conn, ep *endpoints) *conn {
 	}
 	t.applySocketOptions(gc, ep.local)
 	c := &conn{gc: gc, fd: gc.Fd(), t: t, loop: t.loopOf(gc)}
+	if t.o.tls != nil {
+		c.startTLS(ep) // before the session is published: sends wait for the handshake
+	}
 	c.s = t.reg.Register(c.fd, c, ep.local, ep.remote)
 	c.s.Touch(t.clock.now())
-	c.s.SetState(session.StateConnected)
 	gc.SetContext(c)
 	t.src.ConnOpened()
+	if ep.conn != nil {
+		ep.conn.Store(c)
+	}
+	if c.tls != nil {
+		c.runTLS() // OnConnect once it succeeds (readTLS)
+		return c
+	}
+	c.s.SetState(session.StateConnected)
 	if t.workers != nil {
 		t.workers.post(c, job{kind: jobConnect})
 	} else {
@@ -197,7 +215,13 @@ func (t *transport) traffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	c.busy.Store(true) // sends from now on are written by flush without a wake-up
-	start, msgs := c.read()
+	var start int64
+	var msgs int
+	if c.tls == nil {
+		start, msgs = c.read()
+	} else {
+		start, msgs = c.readTLS()
+	}
 	if !c.flush() {
 		return gnet.Close // the socket failed; c.reason says how
 	}
@@ -245,10 +269,14 @@ func (t *transport) closed(gc gnet.Conn, err error) {
 	}
 	c.endWrites(reason)
 	c.dropPartial()
+	hidden := c.tls != nil && c.endTLS(reason)
 	c.s.SetState(session.StateClosing)
 	t.reg.Unregister(c.s)
 	t.active.Add(-1)
 	t.src.ConnClosed()
+	if hidden {
+		return // the TLS handshake failed: never a session for the handler
+	}
 	t.logs.closed(c.s, reason)
 	if t.workers != nil {
 		t.workers.post(c, job{kind: jobDisconnect, reason: reason}) // after its messages

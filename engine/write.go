@@ -51,8 +51,12 @@ func (c *conn) SendRaw(b []byte) error { return c.queue(b, false) }
 
 func (c *conn) queue(p []byte, frame bool) error {
 	c.mu.Lock()
-	if c.closing {
+	if c.closing || c.hold {
+		hold := c.hold && !c.closing
 		c.mu.Unlock()
+		if hold {
+			return ErrNotConnected // the TLS handshake is not done
+		}
 		return session.ErrClosed
 	}
 	busy := c.busy.Load()
@@ -106,6 +110,9 @@ func (c *conn) claimWake() bool {
 // not take before. It runs on the loop at the end of OnTraffic. It reports
 // false if the socket failed: the connection must close, c.reason says why.
 func (c *conn) flush() bool {
+	if c.tls != nil {
+		return c.flushTLS()
+	}
 	c.busy.Store(false) // before the take: a later send wakes the loop
 	c.mu.Lock()
 	b, lent, msgs, bytes := c.out, c.lent, c.outMsgs, c.outBytes
@@ -156,17 +163,25 @@ func (c *conn) take(b *bytebufferpool.ByteBuffer, lent bool, from int) {
 		c.wqBuf, c.wq, c.wqOff = b, b.B, from
 		return
 	default:
-		if c.wqOff > 0 && c.wqOff >= len(c.wq)/2 { // move the rest down before growing
-			n := copy(c.wq, c.wq[c.wqOff:])
-			c.wq, c.wqOff = c.wq[:n], 0
-		}
-		if c.wq == nil {
-			c.wqBuf = pool.GetBatch()
-			c.wq = c.wqBuf.B[:0]
-		}
-		c.wq = append(c.wq, rest...)
+		c.appendQueue(rest)
 	}
 	c.release(b, lent)
+}
+
+// appendQueue copies rest to the end of the write queue.
+func (c *conn) appendQueue(rest []byte) {
+	if len(rest) == 0 {
+		return
+	}
+	if c.wqOff > 0 && c.wqOff >= len(c.wq)/2 { // move the rest down before growing
+		n := copy(c.wq, c.wq[c.wqOff:])
+		c.wq, c.wqOff = c.wq[:n], 0
+	}
+	if c.wq == nil {
+		c.wqBuf = pool.GetBatch()
+		c.wq = c.wqBuf.B[:0]
+	}
+	c.wq = append(c.wq, rest...)
 }
 
 // release gives a batch buffer back: to the loop if it was lent, else to the pool.
@@ -299,5 +314,5 @@ func (c *conn) abandonQueue() {
 func (c *conn) hasUnsent() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.out != nil || c.busy.Load() || c.unsent.Load() > 0
+	return c.out != nil || c.raw != nil || c.busy.Load() || c.unsent.Load() > 0
 }

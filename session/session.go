@@ -1,6 +1,7 @@
 package session
 
 import (
+	"crypto/tls"
 	"net"
 	"slices"
 	"strconv"
@@ -76,6 +77,8 @@ type Session struct {
 	bytesIn    atomic.Uint64
 	bytesOut   atomic.Uint64
 	errs       atomic.Uint64
+
+	tls atomic.Pointer[tls.ConnectionState] // set once by the transport after a TLS handshake
 
 	mu     sync.Mutex
 	data   map[string]any // guarded by mu; made by the first Set
@@ -283,6 +286,15 @@ func (s *Session) CountError() { s.errs.Add(1) }
 // Touch is called by the transport to record activity at unixNano, a time in
 // unix nanoseconds.
 func (s *Session) Touch(unixNano int64) { s.lastActive.Store(unixNano) }
+
+// TLS returns the connection's TLS state (version, cipher suite, ALPN
+// protocol, server name, the peer's certificates), or nil on a plaintext
+// connection. The caller must not modify it.
+func (s *Session) TLS() *tls.ConnectionState { return s.tls.Load() }
+
+// SetTLS is called by the transport, once its TLS handshake succeeded and
+// before the session is announced, to record the negotiated state.
+func (s *Session) SetTLS(st *tls.ConnectionState) { s.tls.Store(st) }
 
 // Writer is called by the transport to get the Writer given to Register.
 func (s *Session) Writer() Writer { return s.w }

@@ -30,7 +30,7 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("baseline", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	kind := fs.String("kind", "net", "server: net (goroutine per connection), gnet (bare gnet echo) or nbio (bare nbio echo)")
-	addr := fs.String("addr", "127.0.0.1:0", "listen address; port 0 picks a free port")
+	addr := fs.String("addr", "127.0.0.1:0", "listen address: host:port (port 0 picks a free port) or unix:///path")
 	loops := fs.Int("loops", 0, "gnet, nbio: event loops (0 = the library's default)")
 	if err := parseArgs(fs, args); err != nil {
 		return err
@@ -42,7 +42,7 @@ func runBaseline(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	switch *kind {
 	case "net":
-		ln, err := net.Listen("tcp", *addr)
+		ln, err := net.Listen(bench.SplitAddr(*addr))
 		if err != nil {
 			return err
 		}

@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -334,7 +336,11 @@ func checkLatency(name string, plan []planned) error {
 // describe says in a few words what sc runs: "100 conns, 64 B, closed loop,
 // 2s + 10s".
 func describe(sc bench.Scenario) string {
-	return fmt.Sprintf("%s conns, %s, %s, %v + %v", group(float64(sc.Conns)), size(sc.Payload), sc.Mode(), sc.Warmup, sc.Duration)
+	over := ""
+	if sc.Unix {
+		over = ", Unix socket"
+	}
+	return fmt.Sprintf("%s conns, %s, %s%s, %v + %v", group(float64(sc.Conns)), size(sc.Payload), sc.Mode(), over, sc.Warmup, sc.Duration)
 }
 
 // size formats a payload size: 64 B, 1 KiB, 1 MiB.
@@ -399,13 +405,18 @@ func scenarioNames(set []bench.Scenario) []string {
 	return names
 }
 
-// serverArgs are the command lines, after the binary, of the servers.
+// serverArgs are the command lines, after the binary, of the servers, less
+// their -addr flag.
 var serverArgs = map[string][]string{
-	"engine": {"serve", "-addr", "127.0.0.1:0", "-loops", "1", "-max-conns", "20000"},
-	"net":    {"baseline", "-kind", "net", "-addr", "127.0.0.1:0"},
-	"gnet":   {"baseline", "-kind", "gnet", "-addr", "127.0.0.1:0", "-loops", "1"},
-	"nbio":   {"baseline", "-kind", "nbio", "-addr", "127.0.0.1:0", "-loops", "1"},
+	"engine": {"serve", "-loops", "1", "-max-conns", "20000"},
+	"net":    {"baseline", "-kind", "net"},
+	"gnet":   {"baseline", "-kind", "gnet", "-loops", "1"},
+	"nbio":   {"baseline", "-kind", "nbio", "-loops", "1"},
 }
+
+// loopbackAddr is where a server listens in a TCP scenario: a free port on
+// the loopback.
+const loopbackAddr = "127.0.0.1:0"
 
 // measure runs scenario sc against a fresh server child and returns the load
 // result with the server's CPU time, GC cycles and memory in the measured
@@ -414,7 +425,16 @@ var serverArgs = map[string][]string{
 // meanwhile, so the figures do not depend on how promptly either child is
 // scheduled.
 func measure(ctx context.Context, exe string, sc bench.Scenario, server string, pin bool, gogc string, stderr io.Writer) (bench.Run, error) {
-	srv, err := startServer(exe, server, pin, gogc, serveExtraArgs(sc, server)...) // envelope.go
+	addr := loopbackAddr
+	if sc.Unix { // a socket in a directory of its own, removed after the server stops
+		dir, err := os.MkdirTemp("", "netsys-compare-")
+		if err != nil {
+			return bench.Run{}, err
+		}
+		defer os.RemoveAll(dir)
+		addr = "unix://" + filepath.Join(dir, "echo.sock")
+	}
+	srv, err := startServer(exe, server, addr, pin, gogc, serveExtraArgs(sc, server)...) // envelope.go
 	if err != nil {
 		return bench.Run{}, err
 	}
@@ -560,21 +580,22 @@ func (s *serverChild) gcsBetween(from, to time.Time) int {
 	return n
 }
 
-// startServer starts server as a child of exe, pinned to CPU 0 if pin, with
-// GOMAXPROCS=1 and GODEBUG=gctrace=1, and waits for its "listening" line.
-func startServer(exe, server string, pin bool, gogc string, extra ...string) (*serverChild, error) {
+// startServer starts server as a child of exe listening on addr, pinned to
+// CPU 0 if pin, with GOMAXPROCS=1 and GODEBUG=gctrace=1, and waits for its
+// "listening" line.
+func startServer(exe, server, addr string, pin bool, gogc string, extra ...string) (*serverChild, error) {
 	s := &serverChild{exited: make(chan error, 1)}
-	args := append(serverArgs[server][:len(serverArgs[server]):len(serverArgs[server])], extra...) // extra: envelope.go
+	args := append(append(slices.Clip(serverArgs[server]), "-addr", addr), extra...) // extra: envelope.go
 	s.cmd = child(context.Background(), exe, args, pin, cpuServer)
 	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=gctrace=1")
 	if gogc != "" {
 		s.cmd.Env = append(s.cmd.Env, "GOGC="+gogc)
 	}
-	addr := make(chan string, 1)
+	listening := make(chan string, 1)
 	s.cmd.Stdout = &lineWriter{fn: func(line string) {
 		if a, ok := strings.CutPrefix(line, listeningPrefix); ok {
 			select {
-			case addr <- strings.TrimSpace(a):
+			case listening <- strings.TrimSpace(a):
 			default:
 			}
 		}
@@ -596,7 +617,7 @@ func startServer(exe, server string, pin bool, gogc string, extra ...string) (*s
 	timer := time.NewTimer(serverStartTimeout)
 	defer timer.Stop()
 	select {
-	case s.addr = <-addr:
+	case s.addr = <-listening:
 		return s, nil
 	case err := <-s.exited:
 		return nil, fmt.Errorf("%s server exited before listening: %v%s", server, err, &s.tail)

@@ -37,11 +37,12 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
 	}
-	for _, row := range []string{"closed-100c-64B  net ", "closed-100c-64B  gnet ", "fixed-100c-64B   nbio "} {
-		if !strings.Contains(stdout.String(), row) {
+	for _, row := range []string{"closed-100c-64B net ", "closed-100c-64B gnet ", "fixed-100c-64B nbio "} {
+		if !slices.ContainsFunc(tableLines(stdout.String()), func(l string) bool { return strings.HasPrefix(l, row) }) {
 			t.Errorf("compare table lacks a row %q:\n%s", row, stdout.String())
 		}
 	}
+	checkWidth(t, stdout.String())
 	for _, want := range []string{"compare: 2 scenarios, 5 runs a round", "wrote the report as JSON to " + jsonPath,
 		"wrote the plot to " + svgPath + " (latency of closed-100c-64B)"} {
 		if !strings.Contains(stderr.String(), want) {
@@ -135,6 +136,50 @@ func TestCompareRounds(t *testing.T) {
 	}
 }
 
+// TestCompareUnix runs the ping-pong over a Unix socket against every
+// server: each listens on a socket of its own, in a directory under TMPDIR
+// that is gone afterwards.
+func TestCompareUnix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and load generators as child processes")
+	}
+	t.Setenv("NETSYS_ECHO_MAIN", "1")
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	jsonPath := filepath.Join(t.TempDir(), "report.json")
+	var stdout, stderr bytes.Buffer
+	err := runCompare([]string{"-fixed", "-scenario", "^pingpong-unix-1c-64B$", "-warmup", "100ms", "-duration", "300ms",
+		"-json", jsonPath}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if want := "1 conns, 64 B, closed loop, Unix socket, 100ms + 300ms"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("compare said on stderr:\n%s\nwant %q", stderr.String(), want)
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var servers []string
+	for _, r := range rep.Runs {
+		servers = append(servers, r.Server)
+		if r.Scenario != "pingpong-unix-1c-64B" || r.Load.Messages == 0 || r.Load.Errors != 0 {
+			t.Errorf("%s: %s, %d messages, %d errors; want the Unix ping-pong with messages and no errors",
+				r.Server, r.Scenario, r.Load.Messages, r.Load.Errors)
+		}
+	}
+	if !reflect.DeepEqual(servers, bench.Servers) {
+		t.Errorf("report runs against %q; want %q", servers, bench.Servers)
+	}
+	if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+		t.Errorf("TMPDIR after compare holds %v (%v); want the runs' socket directories removed", left, err)
+	}
+}
+
 func TestCompareFlags(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -196,11 +241,10 @@ func TestCompareFrom(t *testing.T) {
 		!strings.Contains(err.Error(), `-latency "nomatch"`) {
 		t.Errorf("compare -from -latency nomatch = %v; want an error naming -latency", err)
 	}
-	for _, want := range []string{"closed-100c-64B engine 110", "closed-100c-64B engine÷gnet all 2 0.85 (0.85 - 0.86)",
-		"closed-100c-64B gnet÷net all 2 1.30 (1.30 - 1.40)"} {
-		if !slices.ContainsFunc(strings.Split(stdout.String(), "\n"), func(l string) bool {
-			return strings.HasPrefix(strings.Join(strings.Fields(l), " "), want)
-		}) {
+	for _, want := range []string{"closed-100c-64B engine 110",
+		"closed-100c-64B engine÷gnet all 2 / calm 2 headline 0.85 (0.85 - 0.86) calm 0.85 (0.85 - 0.86)",
+		"closed-100c-64B gnet÷net all 2 / calm 2 headline 1.30 (1.30 - 1.40) calm 1.30 (1.30 - 1.40)"} {
+		if !slices.ContainsFunc(tableLines(stdout.String()), func(l string) bool { return strings.HasPrefix(l, want) }) {
 			t.Errorf("compare -from printed no line starting %q:\n%s", want, stdout.String())
 		}
 	}
@@ -234,6 +278,40 @@ func TestCompareFromCommitted(t *testing.T) {
 			t.Errorf("compare -from %s: %v", f, err)
 		} else if !strings.HasPrefix(stdout.String(), "scenario ") {
 			t.Errorf("compare -from %s printed no table:\n%s", f, stdout.String())
+		} else {
+			checkWidth(t, stdout.String())
+		}
+	}
+}
+
+// tableLines returns the lines of the tables compare printed, each line
+// under a scenario's heading (indented) prefixed with that heading, and
+// reduced to its fields joined by single spaces: "closed-100c-64B engine
+// 110 ..." for a run's row, "closed-100c-64B engine÷gnet all 2 / calm 2
+// headline 0.85 ..." for a line of paired ratios.
+func tableLines(out string) []string {
+	var lines []string
+	heading := ""
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 0:
+		case strings.HasPrefix(l, " "):
+			lines = append(lines, heading+" "+strings.Join(f, " "))
+		default:
+			heading = strings.Join(f, " ")
+			lines = append(lines, heading)
+		}
+	}
+	return lines
+}
+
+// checkWidth fails t for every line of out wider than 80 columns.
+func checkWidth(t *testing.T, out string) {
+	t.Helper()
+	for _, l := range strings.Split(out, "\n") {
+		if n := len([]rune(l)); n > 80 {
+			t.Errorf("line of %d columns; want at most 80: %q", n, l)
 		}
 	}
 }
@@ -263,9 +341,10 @@ func TestCompareHeader(t *testing.T) {
 	var b bytes.Buffer
 	writeHeader(&b, plan, 2, true)
 	out := b.String()
-	for _, want := range []string{"compare: 7 scenarios, 20 runs a round, 2 rounds: about ",
+	for _, want := range []string{"compare: 9 scenarios, 28 runs a round, 2 rounds: about ",
 		"  idle-10000c against engine, net, gnet, nbio\n", "  closed-100c-64B against engine, net, gnet\n",
-		"      100 conns, 64 B, closed loop, 250ms + 1s\n"} {
+		"      100 conns, 64 B, closed loop, 250ms + 1s\n",
+		"  pingpong-unix-1c-64B against engine, net, gnet, nbio\n      1 conns, 64 B, closed loop, Unix socket, 250ms + 1s\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("header lacks %q:\n%s", want, out)
 		}

@@ -53,8 +53,8 @@ func checkEnvelopeServe(on bool, codecName string, fanout bool) error {
 // requestsFlags are the load flags that go with -requests, for the checks
 // of loadRequests.
 type requestsFlags struct {
-	inflight, rate int
-	idle, fanout   bool
+	inflight, rate    int
+	idle, fanout, tls bool
 }
 
 // loadRequests is `load -requests N`: one bench.LoadRequests run against a
@@ -64,8 +64,8 @@ func loadRequests(ctx context.Context, stdout, stderr io.Writer, asJSON bool, f 
 	switch {
 	case f.inflight > 1 && f.inflight != cfg.Requests:
 		return fmt.Errorf("-inflight %d with -requests %d: -requests sets the requests in flight; give one", f.inflight, cfg.Requests)
-	case f.rate > 0, f.idle, f.fanout:
-		return errors.New("-requests runs closed loop against `serve -envelope`: no -rate, -idle or -fanout with it")
+	case f.rate > 0, f.idle, f.fanout, f.tls:
+		return errors.New("-requests runs closed loop in plaintext against `serve -envelope`: no -rate, -idle, -fanout or -tls with it")
 	case cfg.Payload < bench.MinRequestBody || cfg.Payload > bench.MaxRequestBody:
 		return fmt.Errorf("-size %d: with -requests, want %d to %d bytes", cfg.Payload, bench.MinRequestBody, bench.MaxRequestBody)
 	}
@@ -135,7 +135,7 @@ func writeRequestRatio(w io.Writer, rep *bench.Report) error {
 	if ratio < requestRatioWant {
 		verdict = "below"
 	}
-	text := fmt.Sprintf("\nEnvelope requests over the pipelined echo, engine, one connection, 64 in flight, 64 B:\n"+
+	text := fmt.Sprintf("\nEnvelope requests over the pipelined echo (engine, 1 conn, 64 in flight, 64 B):\n"+
 		"  %s req/s / %s msg/s = %.2fx (%s the %.1fx wanted)\n",
 		group(req.Load.MsgsPerSec), group(pipe.Load.MsgsPerSec), ratio, verdict, requestRatioWant)
 	if rounds := roundRatios(req.Headlines, pipe.Headlines); len(rounds) > 1 {

@@ -128,10 +128,15 @@ func TestCompareRequests(t *testing.T) {
 	if err != nil {
 		t.Fatalf("compare: %v\nstderr:\n%s", err, stderr.String())
 	}
-	for _, want := range []string{"pipelined-1c-64x-64B  engine ", "requests-1c-64x-64B   engine ",
+	for _, want := range []string{"pipelined-1c-64x-64B\n  engine ", "requests-1c-64x-64B\n  engine ",
 		"Envelope requests over the pipelined echo", " req/s / "} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("compare printed no %q:\n%s", want, stdout.String())
+		}
+	}
+	for _, l := range strings.Split(stdout.String(), "\n") {
+		if len([]rune(l)) > 80 {
+			t.Errorf("report line of %d columns: %q", len([]rune(l)), l)
 		}
 	}
 	b, err := os.ReadFile(jsonPath)

@@ -25,7 +25,7 @@ func init() {
 func runLoad(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:9000", "address of the echo server")
+	addr := fs.String("addr", "127.0.0.1:9000", "address of the echo server: host:port or unix:///path")
 	conns := fs.Int("conns", 100, "connections")
 	size := fs.Int("size", 64, "payload bytes per message")
 	inflight := fs.Int("inflight", 1, "messages in flight per connection (1 = request/response, more = pipelined); with -rate, messages per burst")
@@ -36,8 +36,14 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	name := fs.String("name", "", "name of the run, copied into the result")
 	fanout := fs.Bool("fanout", false, "fan-out: against `serve -fanout` nodes (-addr a,b,c), every frame reaches every session; measures delivery latency at every receiver (needs -rate)")
-	requests := fs.Int("requests", 0, "envelope requests in flight per connection, against `serve -envelope` (0: plain echo messages)") // envelope.go
+	// envelope.go: request/reply (issue 22)
+	requests := fs.Int("requests", 0, "envelope requests in flight per connection, against `serve -envelope` (0: plain echo messages)")
+	tlsFlags := addLoadTLSFlags(fs) // tls.go
 	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	tlsCfg, err := tlsFlags.config(*addr)
+	if err != nil {
 		return err
 	}
 	// bench.LoadConfig reads zero as "the default"; on the command line the
@@ -63,7 +69,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *requests > 0 { // envelope.go
-		return loadRequests(ctx, stdout, stderr, *asJSON, requestsFlags{inflight: *inflight, rate: *rate, idle: *idle, fanout: *fanout},
+		return loadRequests(ctx, stdout, stderr, *asJSON, requestsFlags{inflight: *inflight, rate: *rate, idle: *idle, fanout: *fanout, tls: tlsCfg != nil},
 			bench.RequestLoadConfig{Name: *name, Addr: *addr, Conns: *conns, Payload: *size, Requests: *requests, Warmup: *warmup, Duration: *duration})
 	}
 	if *fanout { // fanout.go
@@ -80,6 +86,7 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		Duration: *duration,
 		Rate:     *rate,
 		Idle:     *idle,
+		TLS:      tlsCfg,
 		Status:   func(p bench.Progress) { status.show(p.String()) },
 	})
 	status.end()

@@ -71,11 +71,16 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 }
 
 // announce tells whoever started a server where it listens, with the first
-// line "listening <addr>" on stdout. Every server (serve and baseline) first
+// line "listening <addr>" on stdout, where addr is host:port or, for a Unix
+// socket, unix:///path: an address that -addr takes as it is. Every server (serve and baseline) first
 // collects the garbage of its start-up (flag parsing, the plotting package's
 // fonts, the metrics registry), so that a measurement is not charged with it.
 func announce(stdout io.Writer, addr net.Addr) {
 	runtime.GC()
+	if addr.Network() == "unix" {
+		fmt.Fprintf(stdout, "listening unix://%s\n", addr)
+		return
+	}
 	fmt.Fprintf(stdout, "listening %s\n", addr)
 }
 

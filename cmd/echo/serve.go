@@ -41,7 +41,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	withPprof := fs.Bool("pprof", false, "also serve /debug/pprof on the monitor address")
 	reportEvery := fs.Duration("report-every", 0, "print the monitor's report to stderr at this interval (0: off)")
 	verbose := fs.Bool("v", false, "log debug lines")
-	cf := addClusterFlags(fs) // cluster.go
+	cf := addClusterFlags(fs)        // cluster.go
+	tlsFlags := addServeTLSFlags(fs) // tls.go
 	// envelope.go: request/reply (issue 22)
 	withEnvelope := fs.Bool("envelope", false, "speak the envelope (request/reply) and answer each request with its body")
 	if err := parseArgs(fs, args); err != nil {
@@ -84,6 +85,11 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err := cf.prepare(log); err != nil { // cluster.go
 		return err
 	}
+	tlsOpts, tlsCleanup, err := tlsFlags.options(log) // tls.go
+	if err != nil {
+		return err
+	}
+	defer tlsCleanup()
 	mon := metrics.NewMonitor()
 	handler := cf.handler(engine.HandlerFuncs{ // cluster.go: -fanout
 		Message: func(s *session.Session, msg []byte) { _ = s.Reply(msg) },
@@ -92,11 +98,12 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		handler = envelopeEcho(engineLog, *maxFrame)
 	}
 	srv, err := engine.NewServer(handler,
-		engine.WithGroupHook(cf.groupHook()), // cluster.go
-		engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
-		engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
-		engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
-		engine.WithName("echo"), engine.WithLogger(engineLog))
+		append([]engine.Option{
+			engine.WithGroupHook(cf.groupHook()), // cluster.go
+			engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),
+			engine.WithMaxFrameSize(*maxFrame), engine.WithIdleTimeout(*idle),
+			engine.WithWriteHighWater(*highWater), engine.WithMonitor(mon),
+			engine.WithName("echo"), engine.WithLogger(engineLog)}, tlsOpts...)...) // tls.go
 	if err != nil {
 		return err
 	}

@@ -8,12 +8,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/netsys-go/netsys/bench"
 )
 
 // startServe runs "echo serve" with args in-process and returns the address it
@@ -90,6 +93,20 @@ func TestServeEchoesFramedMessage(t *testing.T) {
 	}
 	if s := <-summary; !strings.Contains(s, "1 messages in, 1 out") {
 		t.Errorf("summary = %q; want it to count 1 message in and 1 out", s)
+	}
+}
+
+// TestServeUnixAnnounce serves on a Unix socket: the listening line gives
+// the address as -addr takes it, and an echo load runs against it.
+func TestServeUnixAnnounce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "echo.sock")
+	addr, _, _ := startServe(t, "-addr", "unix://"+path)
+	if addr != "unix://"+path {
+		t.Fatalf("serve -addr unix://%s announced %q; want the same address", path, addr)
+	}
+	res, err := bench.Load(context.Background(), bench.LoadConfig{Addr: addr, Duration: 100 * time.Millisecond})
+	if err != nil || res.Messages == 0 || res.Errors != 0 {
+		t.Errorf("load against %s = %d messages, %d errors, %v; want messages and no errors", addr, res.Messages, res.Errors, err)
 	}
 }
 

@@ -393,3 +393,24 @@ func TestReplyNeverLandsInAnotherPeer(t *testing.T) {
 		}
 	}
 }
+
+// A steady stream whose reads end mid-frame is not a frame that never
+// completes: with a codec that cannot size frames (lines), the frame timeout
+// counts from the start of each new partial frame.
+func TestFrameTimeoutSpareSteadyStreams(t *testing.T) {
+	watchResources(t)
+	f := newFixture(t, lineWire, nil, engine.WithFrameTimeout(100*time.Millisecond))
+	nc := dial(t, f.addr)
+	f.rec.session(t, nc)
+	end := time.Now().Add(400 * time.Millisecond)
+	for i := 0; time.Now().Before(end); i++ {
+		write(t, nc, []byte(fmt.Sprintf("%d\nx", i))) // every write ends a line and begins the next
+		time.Sleep(20 * time.Millisecond)             // the pace of the peer, not synchronisation
+	}
+	if err, closed := f.rec.closedReason(nc.LocalAddr().String()); closed {
+		t.Fatalf("a steady stream was closed: %v", err)
+	}
+	if n := f.errorCount("frame_timeout"); n != 0 {
+		t.Errorf("errors[frame_timeout] = %d; want 0", n)
+	}
+}

@@ -2,6 +2,7 @@ package tlsio
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -152,8 +153,11 @@ func (c *Conn) finish(err error) {
 		c.timer.Stop()
 		c.timer = nil
 	}
-	if c.m.err != nil {
-		// A timeout or Close wins over what crypto/tls made of it.
+	if c.m.err != nil && (err == nil || errors.Is(err, c.m.err)) {
+		// A timeout or Close wins over what crypto/tls made of the
+		// interrupted read; a failure crypto/tls found itself (a rejected
+		// certificate, with its alert sent) stays the cause even if the
+		// connection closed meanwhile.
 		err = c.m.err
 	}
 	onDone := c.onDone
