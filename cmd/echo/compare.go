@@ -200,6 +200,9 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		if err := rep.WriteTable(stdout); err != nil {
 			return err
 		}
+		if err := writeRequestRatio(stdout, &rep); err != nil { // envelope.go
+			return err
+		}
 		if err := writeOutputs(&rep, stderr, *jsonPath, *svgPath, *pngPath, *latency); err != nil {
 			return err
 		}
@@ -237,6 +240,9 @@ func reprint(path string, stdout, stderr io.Writer, jsonPath, svgPath, pngPath, 
 		return fmt.Errorf("-latency %q: %s has no latencies of that scenario; it has latencies of %s", latency, path, has)
 	}
 	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	if err := writeRequestRatio(stdout, &rep); err != nil { // envelope.go
 		return err
 	}
 	return writeOutputs(&rep, stderr, jsonPath, svgPath, pngPath, latency)
@@ -428,7 +434,7 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 		defer os.RemoveAll(dir)
 		addr = "unix://" + filepath.Join(dir, "echo.sock")
 	}
-	srv, err := startServer(exe, server, addr, pin, gogc)
+	srv, err := startServer(exe, server, addr, pin, gogc, serveExtraArgs(sc, server)...) // envelope.go
 	if err != nil {
 		return bench.Run{}, err
 	}
@@ -529,6 +535,7 @@ func runLoadChild(ctx context.Context, exe string, sc bench.Scenario, addr strin
 	if sc.Idle {
 		args = append(args, "-idle")
 	}
+	args = append(args, loadExtraArgs(sc)...) // envelope.go
 	ctx, cancel := context.WithTimeout(ctx, sc.Warmup+sc.Duration+loadExtraTime)
 	defer cancel()
 	cmd := child(ctx, exe, args, pin, cpuLoad)
@@ -576,9 +583,9 @@ func (s *serverChild) gcsBetween(from, to time.Time) int {
 // startServer starts server as a child of exe listening on addr, pinned to
 // CPU 0 if pin, with GOMAXPROCS=1 and GODEBUG=gctrace=1, and waits for its
 // "listening" line.
-func startServer(exe, server, addr string, pin bool, gogc string) (*serverChild, error) {
+func startServer(exe, server, addr string, pin bool, gogc string, extra ...string) (*serverChild, error) {
 	s := &serverChild{exited: make(chan error, 1)}
-	args := append(slices.Clip(serverArgs[server]), "-addr", addr)
+	args := append(append(slices.Clip(serverArgs[server]), "-addr", addr), extra...) // extra: envelope.go
 	s.cmd = child(context.Background(), exe, args, pin, cpuServer)
 	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=gctrace=1")
 	if gogc != "" {
