@@ -12,6 +12,9 @@
 //     connections for measuring memory, in plaintext or over TLS
 //     (LoadConfig.TLS: crypto/tls through internal/tlsio on the same loops).
 //     Every echo is checked byte for byte; round trips go into HDR histograms.
+//   - [LoadRequests] drives request/reply load against an envelope echo
+//     (`echo serve -envelope`): a window of envelope requests in flight per
+//     connection, the same Result.
 //   - [ServeNet] is the net-package baseline: a goroutine per connection,
 //     bufio, the same codec package; [ServeNetTLS] is the same over
 //     crypto/tls, the baseline of the TLS scenarios ([TLSScenarios]).
@@ -83,7 +86,10 @@
 // echoes arrive; each loop owns its connections, counters and
 // histogram, so the per-message path takes no lock; Load gathers them by
 // running a task on each loop. LoadConfig.Status is called on the goroutine
-// that called Load. ServeNet serves each connection on its own goroutine;
+// that called Load. LoadRequests runs each connection as an
+// envelope.Client on its own event loop; the answers' callbacks record
+// round trips under a per-connection lock (a failed request's callback may
+// run off the loop) and send the next request. ServeNet serves each connection on its own goroutine;
 // ServeGnet's connections belong to its event loops, ServeNbio's to its
 // pollers. Report and Scenario
 // values are plain data.

@@ -34,6 +34,10 @@ type Scenario struct {
 	// path of its own, in a directory made for the run, instead of a TCP
 	// port on the loopback.
 	Unix bool
+	// Requests marks a request/reply scenario (issue 22): the engine serves
+	// with `serve -envelope` and the load sends envelope requests with
+	// `load -requests InFlight` (LoadRequests). It runs against the engine only.
+	Requests bool
 	// TLS runs s over TLS: compare gives each server a certificate and the
 	// load generator its CA (LoadConfig leaves TLS nil: the caller sets
 	// LoadConfig.TLS). Only TLSServers run TLS scenarios.
@@ -111,6 +115,7 @@ func Scenarios(quick bool) []Scenario {
 	idle := Scenario{Name: "idle-10000c", About: "10,000 idle connections: server memory per connection",
 		Conns: 10000, Payload: 64, InFlight: 1, Idle: true, Warmup: time.Second, Duration: 5 * time.Second}
 	closed100 := closed("closed-100c-64B", "100 clients, request/response", 100, 64)
+	requests, pipelined1 := RequestScenarios(warmup, duration) // issue 22's ratio
 	fixed := FixedScenarios()
 	if quick {
 		short := func(s Scenario, warmup, duration time.Duration) Scenario {
@@ -125,6 +130,8 @@ func Scenarios(quick bool) []Scenario {
 			short(fixed[3], 250*time.Millisecond, time.Second),
 			short(fixed[4], 250*time.Millisecond, time.Second),
 			short(idle, 0, 500*time.Millisecond),
+			short(pipelined1, 250*time.Millisecond, time.Second),
+			short(requests, 250*time.Millisecond, time.Second),
 		}
 	}
 	return append([]Scenario{
@@ -136,9 +143,24 @@ func Scenarios(quick bool) []Scenario {
 		closed("size-100c-64KiB", "100 clients, 64 KiB messages", 100, 64<<10),
 		closed("size-10c-1MiB", "10 clients, 1 MiB messages", 10, 1<<20),
 		pipelined,
+		pipelined1,
+		requests,
 		conns5k,
 		idle,
 	}, fixed...)
+}
+
+// RequestScenarios returns issue 22's pair: envelope requests on one
+// connection, 64 in flight, 64 B bodies, against the engine with -envelope,
+// and the engine's pipelined echo with the same connection, window and size,
+// whose messages per second the requests per second are compared with.
+func RequestScenarios(warmup, duration time.Duration) (requests, pipelined Scenario) {
+	engine := []string{"engine"}
+	requests = Scenario{Name: "requests-1c-64x-64B", About: "one connection, 64 envelope requests in flight (serve -envelope)",
+		Conns: 1, Payload: 64, InFlight: 64, Requests: true, Servers: engine, Warmup: warmup, Duration: duration}
+	pipelined = Scenario{Name: "pipelined-1c-64x-64B", About: "one connection, 64 messages in flight: the requests' yardstick",
+		Conns: 1, Payload: 64, InFlight: 64, Servers: engine, Warmup: warmup, Duration: duration}
+	return requests, pipelined
 }
 
 // FixedScenarios returns the fixed-load scenarios: open loop at a rate every

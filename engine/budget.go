@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/metrics"
-	"github.com/netsys-go/netsys/session"
 )
 
 // budget is a server's (or client's) memory budget for bytes it buffers for
@@ -70,7 +70,7 @@ func (b *budget) reclaim() {
 			held int64
 		}
 		var hs []holder
-		b.t.reg.Range(func(x *session.Session) bool {
+		b.t.reg.Range(func(x *sess.Core) bool {
 			if c, ok := x.Writer().(*conn); ok {
 				if h := c.holding(); h >= bigHolding {
 					hs = append(hs, holder{c, h})

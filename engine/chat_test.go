@@ -102,7 +102,12 @@ func TestChatRoomsAndRejoin(t *testing.T) {
 	rc := engine.WithReconnect(engine.Reconnect{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond})
 	ada := dial(t, addr, engine.WithHandler(joiner("ada")), rc, engine.WithSendQueue(16))
 	bob := dial(t, addr, engine.WithHandler(joiner("bob")))
-	nettest.Eventually(t, "both in the lobby", func() bool { return srv1.GroupLen("lobby") == 2 })
+	nettest.Eventually(t, "both in the lobby", func() error {
+		if n := srv1.GroupLen("lobby"); n != 2 {
+			return fmt.Errorf("%d of 2 in the lobby", n)
+		}
+		return nil
+	})
 	if err := ada.Send([]byte("/who")); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +118,12 @@ func TestChatRoomsAndRejoin(t *testing.T) {
 	waitFor("bob<ada: hi")
 
 	stop(t, srv1)
-	nettest.Eventually(t, "ada disconnected", func() bool { return !ada.Connected() })
+	nettest.Eventually(t, "ada disconnected", func() error {
+		if ada.Connected() {
+			return errors.New("ada still connected")
+		}
+		return nil
+	})
 	for _, m := range []string{"say q1", "say q2", "say q3"} {
 		if err := ada.Send([]byte(m)); err != nil {
 			t.Fatalf("Send(%q) while disconnected: %v", m, err)
@@ -193,7 +203,12 @@ func TestClientCallsFromHandler(t *testing.T) {
 	case <-time.After(nettest.Timeout):
 		t.Fatal("Close from a handler deadlocked")
 	}
-	nettest.Eventually(t, "the client closed", func() bool { return !cl.Connected() })
+	nettest.Eventually(t, "the client closed", func() error {
+		if cl.Connected() {
+			return errors.New("the client is still connected")
+		}
+		return nil
+	})
 }
 
 // A server on a Unix socket: Dial and a Pool reach it, a stale socket file

@@ -374,7 +374,12 @@ func TestClientGivesUp(t *testing.T) {
 		t.Fatalf("Send = %v; want nil (queued)", err)
 	}
 	close(rec.gate) // let the attempts run
-	nettest.Eventually(t, "OnGiveUp", func() bool { _, _, g := rec.reconnects(); return len(g) > 0 })
+	nettest.Eventually(t, "OnGiveUp", func() error {
+		if _, _, g := rec.reconnects(); len(g) == 0 {
+			return errors.New("OnGiveUp not called")
+		}
+		return nil
+	})
 
 	attempts, _, gaveUp := rec.reconnects()
 	if fmt.Sprint(attempts) != "[1 2 3]" || len(gaveUp) != 1 {

@@ -79,7 +79,12 @@ func TestPoolGetWaitsAndTimesOut(t *testing.T) {
 		}
 		got <- c
 	}()
-	nettest.Eventually(t, "a second waiting Get", func() bool { return p.Stats().Waits == 2 })
+	nettest.Eventually(t, "a second waiting Get", func() error {
+		if w := p.Stats().Waits; w != 2 {
+			return fmt.Errorf("%d Gets waited; want 2", w)
+		}
+		return nil
+	})
 	p.Put(c1)
 	if c := <-got; c != c1 {
 		t.Errorf("waiting Get = %p; want the client put back, %p", c, c1)
@@ -114,13 +119,13 @@ func TestPoolReplacesLostConnections(t *testing.T) {
 	srv1Rec.WaitCount(t, "connect", 2) // see lostClient
 	stop(t, srv1)
 	close(rec.gate)
-	nettest.Eventually(t, "two failed attempts per client", func() bool {
-		for _, s := range p.Monitor().Snapshot().Sources {
+	nettest.Eventually(t, "two failed attempts per client", func() error {
+		for i, s := range p.Monitor().Snapshot().Sources {
 			if s.Connections.Failed < 2 {
-				return false
+				return fmt.Errorf("source %d: %d failed attempts", i, s.Connections.Failed)
 			}
 		}
-		return true
+		return nil
 	})
 	if st := p.Stats(); st.Connected != 0 {
 		t.Fatalf("Stats() = %+v with the server down; want none connected", st)
@@ -135,9 +140,11 @@ func TestPoolReplacesLostConnections(t *testing.T) {
 
 	srv2Rec := &nettest.Recorder{Echo: true}
 	serveAt(t, srv2Rec, addr)
-	nettest.Eventually(t, "both connections replaced", func() bool {
-		st := p.Stats()
-		return st.Replaced >= 2 && st.Connected == 2
+	nettest.Eventually(t, "both connections replaced", func() error {
+		if st := p.Stats(); st.Replaced < 2 || st.Connected != 2 {
+			return fmt.Errorf("%d replaced, %d connected; want 2, 2", st.Replaced, st.Connected)
+		}
+		return nil
 	})
 	for i := range 4 {
 		want := fmt.Sprint(i)
@@ -167,7 +174,12 @@ func TestPoolClose(t *testing.T) {
 
 	waiting := make(chan error, 1)
 	go func() { _, err := p.Get(ctx); waiting <- err }()
-	nettest.Eventually(t, "a waiting Get", func() bool { return p.Stats().Waits == 1 })
+	nettest.Eventually(t, "a waiting Get", func() error {
+		if w := p.Stats().Waits; w != 1 {
+			return fmt.Errorf("%d Gets waited; want 1", w)
+		}
+		return nil
+	})
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -1,12 +1,14 @@
 package engine
 
 import (
+	"crypto/tls"
 	"sync"
 	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/session"
 )
@@ -18,11 +20,13 @@ import (
 type conn struct {
 	gc   gnet.Conn        // fixed at open
 	fd   int              // fixed at open: gc.Fd()
-	s    *session.Session // fixed at open
+	s    *session.Session // fixed at open: what handlers are given
+	sc   *sess.Core       // fixed at open: s's transport side (counters, state, registry)
 	t    *transport       // fixed at open
 	loop *loop            // fixed at open: what this conn's event loop shares
 
-	tls *tlsConn // fixed at open: the TLS state (tls.go); nil without TLS
+	tls      *tlsConn                            // fixed at open: the TLS state (tls.go); nil without TLS
+	tlsState atomic.Pointer[tls.ConnectionState] // set once after the handshake succeeded (Session.TLS)
 
 	// Read side, owned by the loop (read.go).
 	part      *bytebufferpool.ByteBuffer // the frame at the head of the input, copied out of gnet's buffer; nil if none
@@ -83,7 +87,7 @@ func (c *conn) fail(reason error, kind metrics.ErrorKind) {
 		return
 	}
 	c.t.src.Error(kind)
-	c.s.CountError()
+	c.sc.CountError()
 	c.s.Close(reason)
 }
 
@@ -107,3 +111,7 @@ func (c *conn) finish() error {
 	}
 	return reason
 }
+
+// TLS returns the negotiated TLS state, or nil without TLS or before the
+// handshake succeeded: what Session.TLS reports.
+func (c *conn) TLS() *tls.ConnectionState { return c.tlsState.Load() }

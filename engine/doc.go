@@ -20,13 +20,12 @@
 // message slice given to OnMessage aliases the loop's read buffer and is valid
 // only during the call.
 //
-// Session.Send, SendRaw and Close, and every Server method, are safe from any
-// goroutine. Sends made during OnMessage are batched and written with one
-// write when the loop has handled everything it read; sends from other
-// goroutines are batched too, at one wake-up of the loop per batch. Send copies
-// the payload before it returns. Session.Reply is Send for a handler answering
-// the message it is given, called from OnMessage itself: on the loop it skips
-// the lock that Send takes, and it keeps its place in order with every Send.
+// Session.Send, Reply, SendRaw and Close, and every Server method, are safe
+// from any goroutine. Sends made during OnMessage are batched and written with
+// one write when the loop has handled everything it read; sends from other
+// goroutines are batched too, at one wake-up of the loop per batch. Send
+// copies the payload before it returns. Session.Reply is Send, named for a
+// handler answering the message it is given.
 //
 // A session ID is never reused, even when the operating system reuses the
 // connection's fd at once: Server.Session with a stale ID returns nil, and

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/session"
 )
 
@@ -13,11 +14,14 @@ func (s *Server) GroupLen(group string) int { return s.t.reg.GroupLen(group) }
 // slice the caller owns; nil if the group has none. RangeGroup visits them
 // without copying.
 func (s *Server) GroupMembers(group string) []*session.Session {
-	var out []*session.Session
-	s.t.reg.RangeGroup(group, func(x *session.Session) bool {
-		out = append(out, x)
-		return true
-	})
+	members := s.t.reg.Members(group)
+	if len(members) == 0 {
+		return nil
+	}
+	out := make([]*session.Session, len(members))
+	for i, x := range members {
+		out[i] = sessionOf(x)
+	}
 	return out
 }
 
@@ -26,7 +30,11 @@ func (s *Server) GroupMembers(group string) []*session.Session {
 // holds no lock while fn runs, so fn may send, join, leave or close; it does
 // not allocate unless the membership changed since the group was last walked.
 func (s *Server) RangeGroup(group string, fn func(*session.Session) bool) {
-	s.t.reg.RangeGroup(group, fn)
+	for _, x := range s.t.reg.Members(group) {
+		if !fn(sessionOf(x)) {
+			return
+		}
+	}
 }
 
 // Groups returns the names of the groups that have members, in no particular
@@ -64,7 +72,7 @@ func (s *Server) Send(id uint64, payload []byte) error {
 	return x.Send(payload)
 }
 
-func (s *Server) lookup(id uint64) (*session.Session, error) {
+func (s *Server) lookup(id uint64) (*sess.Core, error) {
 	if x := s.t.reg.Get(id); x != nil {
 		return x, nil
 	}

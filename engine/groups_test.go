@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -62,11 +63,19 @@ func TestGroupQueriesAndHook(t *testing.T) {
 	b.Send(t, []byte("leave"))
 	b.Recv(t)
 	_ = a.Close() // leaves the room as its session closes
-	nettest.Eventually(t, "the room to empty", func() bool { return srv.GroupLen("room") == 0 })
-	nettest.Eventually(t, "the hook to hear the last leave", func() bool {
+	nettest.Eventually(t, "the room to empty", func() error {
+		if n := srv.GroupLen("room"); n != 0 {
+			return fmt.Errorf("%d still in the room", n)
+		}
+		return nil
+	})
+	nettest.Eventually(t, "the hook to hear the last leave", func() error {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(changes) == 4
+		if len(changes) != 4 {
+			return fmt.Errorf("the hook heard %d changes (%v); want 4", len(changes), changes)
+		}
+		return nil
 	})
 	mu.Lock()
 	want := []string{"room:1", "room:2", "room:1", "room:0"}

@@ -65,6 +65,13 @@ func (o *options) notNegative(name string, v int64) {
 	}
 }
 
+// notNegativeDuration records an error for option name if d is negative.
+func (o *options) notNegativeDuration(name string, d time.Duration) {
+	if d < 0 {
+		o.bad(name, fmt.Sprintf("negative duration %v (0 means the default)", d))
+	}
+}
+
 // bad records an error for option name.
 func (o *options) bad(name, what string) {
 	o.errs = append(o.errs, fmt.Errorf("%w: %s: %s", ErrBadOption, name, what))
@@ -206,7 +213,7 @@ func WithMaxConns(n int) Option {
 func WithIdleTimeout(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithIdleTimeout", forServer)
-		o.notNegative("WithIdleTimeout", int64(d))
+		o.notNegativeDuration("WithIdleTimeout", d)
 		o.idleTimeout = d
 	}
 }
@@ -230,7 +237,7 @@ func WithWriteHighWater(n int) Option {
 // after part of a frame. Slow consumers, memory-limit closes and Stop (which
 // drains first) never linger: they reset what is left. Default 5 s.
 func WithLinger(d time.Duration) Option {
-	return func(o *options) { o.use("WithLinger", forAll); o.notNegative("WithLinger", int64(d)); o.linger = d }
+	return func(o *options) { o.use("WithLinger", forAll); o.notNegativeDuration("WithLinger", d); o.linger = d }
 }
 
 // WithFrameTimeout closes a session, with ErrFrameTimeout, when a frame its
@@ -277,7 +284,7 @@ func WithNoDelay(on bool) Option {
 func WithKeepAlive(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithKeepAlive", forAll)
-		o.notNegative("WithKeepAlive", int64(d))
+		o.notNegativeDuration("WithKeepAlive", d)
 		o.keepAlive = d
 	}
 }
@@ -311,8 +318,24 @@ func WithName(name string) Option {
 	return func(o *options) { o.use("WithName", forAll); o.name = name }
 }
 
-// WithLogger sets the structured logger for lifecycle events, rejected peers and
-// handler panics. Default slog.Default().
+// WithLogger sets the structured logger the server or client writes to.
+// Nothing is logged per message. What is logged, by level:
+//   - Error: a handler panic, with its stack (the session is closed); the
+//     server stopping because it can no longer accept; the engine's write
+//     waiter failing; gnet's own errors.
+//   - Warn: a session closed for a limit, a timeout or bad input (frame
+//     timeout, slow consumer, memory limit, frame too large, bad length, queue
+//     overflow, handler panic); a connection refused at the session limit; an
+//     accept failure (retried); a socket option that could not be set; a
+//     client giving up reconnecting; gnet's warnings.
+//   - Info: the server listening (address, loops, limits); a session closed by
+//     the idle timeout or for a reason of no known kind.
+//   - Debug: ordinary session ends (the peer or the application closed it, the
+//     server or client stopped); gnet's info and debug lines.
+//
+// Session-close, refusal and accept-failure lines are rate-limited per kind:
+// at most 10 lines of a kind per 10 seconds, then one line saying how many
+// were left out. Default slog.Default().
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) { o.use("WithLogger", forAll); o.logger = l }
 }
@@ -331,7 +354,7 @@ func WithHandler(h Handler) Option {
 func WithConnectTimeout(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithConnectTimeout", forClients)
-		o.notNegative("WithConnectTimeout", int64(d))
+		o.notNegativeDuration("WithConnectTimeout", d)
 		o.connectTimeout = d
 	}
 }
@@ -371,7 +394,7 @@ func WithSendQueue(n int) Option {
 func WithPoolTimeout(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithPoolTimeout", forPool)
-		o.notNegative("WithPoolTimeout", int64(d))
+		o.notNegativeDuration("WithPoolTimeout", d)
 		o.poolTimeout = d
 	}
 }

@@ -43,12 +43,13 @@ func TestOptionMisuse(t *testing.T) {
 		{"WithPoolTimeout on Dial", dial(engine.WithPoolTimeout(time.Second)), "WithPoolTimeout does not apply to Dial"},
 		{"WithLoops on Dial", dial(engine.WithLoops(2)), "WithLoops does not apply to Dial"},
 		{"negative max frame", server(engine.WithMaxFrameSize(-1)), "WithMaxFrameSize: negative value -1"},
-		{"negative idle timeout", server(engine.WithIdleTimeout(-time.Second)), "WithIdleTimeout: negative value"},
+		{"negative idle timeout", server(engine.WithIdleTimeout(-time.Second)), "WithIdleTimeout: negative duration -1s"},
 		{"negative high water", dial(engine.WithWriteHighWater(-5)), "WithWriteHighWater: negative value -5"},
 		{"negative workers", server(engine.WithWorkers(-2)), "WithWorkers: negative value -2"},
 		{"bad reconnect", dial(engine.WithReconnect(engine.Reconnect{Initial: -time.Second})), "WithReconnect: Initial, Max"},
 	}
 	for _, tt := range tests {
+		t.Logf("%s: %v", tt.name, tt.err)
 		if !errors.Is(tt.err, engine.ErrBadOption) || !strings.Contains(tt.err.Error(), tt.want) {
 			t.Errorf("%s: err = %v; want ErrBadOption saying %q", tt.name, tt.err, tt.want)
 		}

@@ -95,9 +95,9 @@ func (c *conn) decode(src []byte, start int64) (rest []byte, msgs, inBytes int, 
 // delivered counts msgs messages of inBytes payload bytes delivered at start.
 func (c *conn) delivered(msgs, inBytes int, start int64) {
 	if msgs > 0 {
-		c.s.CountIn(msgs, inBytes)
+		c.sc.CountIn(msgs, inBytes)
 		c.loop.shard.MessagesIn(msgs, inBytes)
-		c.s.Touch(start)
+		c.sc.Touch(start)
 	}
 }
 

@@ -235,8 +235,11 @@ func TestReplyDuringStop(t *testing.T) {
 		defer cancel()
 		stopped <- srv.Stop(ctx)
 	}()
-	nettest.Eventually(t, "Stop refusing sends", func() bool {
-		return errors.Is(other.Send([]byte("probe")), session.ErrClosed)
+	nettest.Eventually(t, "Stop refusing sends", func() error {
+		if err := other.Send([]byte("probe")); !errors.Is(err, session.ErrClosed) {
+			return fmt.Errorf("Send = %v; want session.ErrClosed", err)
+		}
+		return nil
 	})
 	close(release)
 	if err := <-second; !errors.Is(err, session.ErrClosed) {

@@ -11,6 +11,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
 	"github.com/netsys-go/netsys/session"
@@ -160,7 +161,7 @@ func (s *Server) Stop(ctx context.Context) error {
 // input is no longer decoded (see conn.read), so exactly what Send accepted
 // before Stop goes out.
 func (s *Server) drain(ctx context.Context) {
-	s.t.reg.Range(func(x *session.Session) bool {
+	s.t.reg.Range(func(x *sess.Core) bool {
 		if c, ok := x.Writer().(*conn); ok {
 			c.mu.Lock()
 			c.closing = true
@@ -172,7 +173,7 @@ func (s *Server) drain(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		busy := false
-		s.t.reg.Range(func(x *session.Session) bool {
+		s.t.reg.Range(func(x *sess.Core) bool {
 			if c, ok := x.Writer().(*conn); ok && c.hasUnsent() {
 				busy = true
 				_ = c.gc.Wake(nil) // OnTraffic writes what is queued
@@ -217,13 +218,18 @@ func (s *Server) Wait() error {
 
 // Session returns the session with this ID, or nil if it has closed. An ID is
 // never reused: a stale ID never finds the newer session on the same fd.
-func (s *Server) Session(id uint64) *session.Session { return s.t.reg.Get(id) }
+func (s *Server) Session(id uint64) *session.Session {
+	if x := s.t.reg.Get(id); x != nil {
+		return sessionOf(x)
+	}
+	return nil
+}
 
 // Sessions returns the open sessions (a snapshot).
 func (s *Server) Sessions() []*session.Session {
 	out := make([]*session.Session, 0, s.t.reg.Len())
-	s.t.reg.Range(func(x *session.Session) bool {
-		out = append(out, x)
+	s.t.reg.Range(func(x *sess.Core) bool {
+		out = append(out, sessionOf(x))
 		return true
 	})
 	return out
@@ -237,7 +243,7 @@ func (s *Server) Monitor() *metrics.Monitor { return s.t.o.monitor }
 
 // DisconnectAll closes every open session with reason.
 func (s *Server) DisconnectAll(reason error) {
-	s.t.reg.Range(func(x *session.Session) bool {
+	s.t.reg.Range(func(x *sess.Core) bool {
 		x.Close(reason)
 		return true
 	})
@@ -254,7 +260,7 @@ func (s *Server) Broadcast(payload []byte) (int, error) {
 	}
 	defer pool.PutFrame(b)
 	n := 0
-	s.t.reg.Range(func(x *session.Session) bool {
+	s.t.reg.Range(func(x *sess.Core) bool {
 		if x.SendRaw(framed) == nil {
 			n++
 		}
@@ -315,7 +321,7 @@ func (s *Server) sweepLoop(idle, frame time.Duration, stop chan struct{}) {
 			return
 		case <-tick.C:
 			now := s.t.clock.now() // the clock the loops use
-			s.t.reg.Range(func(x *session.Session) bool {
+			s.t.reg.Range(func(x *sess.Core) bool {
 				if idle > 0 && x.LastActive().UnixNano() < now-int64(idle) {
 					x.Close(fmt.Errorf("%w: no complete message for %v", ErrIdleTimeout, idle))
 					s.t.src.Error(metrics.IdleTimeout)

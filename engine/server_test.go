@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"sync/atomic"
@@ -443,25 +441,4 @@ func TestSendTooLarge(t *testing.T) {
 	if _, err := srv.Broadcast(make([]byte, 17)); !errors.Is(err, codec.ErrFrameTooLarge) {
 		t.Errorf("Broadcast(17 bytes) = %v; want ErrFrameTooLarge", err)
 	}
-}
-
-func ExampleServer() {
-	srv, err := engine.NewServer(engine.HandlerFuncs{
-		Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) }, // echo
-	}, engine.WithLogger(quiet))
-	if err != nil {
-		panic(err)
-	}
-	if err := srv.Start("127.0.0.1:0"); err != nil {
-		panic(err)
-	}
-	defer srv.Stop(context.Background())
-
-	conn, _ := net.Dial("tcp", srv.Addr().String())
-	defer conn.Close()
-	conn.Write([]byte{0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'})
-	reply := make([]byte, 9)
-	io.ReadFull(conn, reply)
-	fmt.Printf("%q\n", reply[4:])
-	// Output: "hello"
 }

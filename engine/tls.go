@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/bytebufferpool"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/internal/tlsio"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
@@ -65,7 +66,7 @@ func WithTLS(cfg *tls.Config) Option {
 func WithHandshakeTimeout(d time.Duration) Option {
 	return func(o *options) {
 		o.use("WithHandshakeTimeout", forAll)
-		o.notNegative("WithHandshakeTimeout", int64(d))
+		o.notNegativeDuration("WithHandshakeTimeout", d)
 		o.hsTimeout = d
 	}
 }
@@ -327,14 +328,14 @@ func (c *conn) handshakeDone(r *hsResult) (start int64, msgs int) {
 	}
 	t.src.Handshake(time.Since(x.started))
 	st := r.st
-	c.s.SetTLS(&st)
+	c.tlsState.Store(&st)
 	x.live = true
 	c.mu.Lock()
 	c.hold = false
 	c.mu.Unlock()
 	start = t.clock.now()
-	c.s.Touch(start)
-	c.s.SetState(session.StateConnected)
+	c.sc.Touch(start)
+	c.sc.SetState(sess.StateConnected)
 	if t.workers != nil {
 		t.workers.post(c, job{kind: jobConnect})
 	} else {

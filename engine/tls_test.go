@@ -269,8 +269,11 @@ func TestTLSCertificateFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tc.srv.HandshakeFailures()[tc.cause]
 			failHandshake(t, tc.addr, tc.cfg())
-			nettest.Eventually(t, "a "+tc.cause+" failure", func() bool {
-				return tc.srv.HandshakeFailures()[tc.cause] > before
+			nettest.Eventually(t, "a "+tc.cause+" failure", func() error {
+				if f := tc.srv.HandshakeFailures(); f[tc.cause] <= before {
+					return fmt.Errorf("failures by cause: %v", f)
+				}
+				return nil
 			})
 		})
 	}
@@ -352,7 +355,12 @@ func TestTLSBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.WaitClosed(t)
-		nettest.Eventually(t, "a not_tls failure", func() bool { return failures("not_tls") >= 1 })
+		nettest.Eventually(t, "a not_tls failure", func() error {
+			if n := failures("not_tls"); n < 1 {
+				return fmt.Errorf("%d not_tls failures", n)
+			}
+			return nil
+		})
 	})
 
 	t.Run("garbage record", func(t *testing.T) {
@@ -406,7 +414,12 @@ func TestTLSBadInput(t *testing.T) {
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("closed after %v; want about the 400 ms handshake timeout", d)
 		}
-		nettest.Eventually(t, "a timeout failure", func() bool { return failures("timeout") > before })
+		nettest.Eventually(t, "a timeout failure", func() error {
+			if n := failures("timeout"); n <= before {
+				return fmt.Errorf("%d timeout failures, %d before", n, before)
+			}
+			return nil
+		})
 	})
 
 	t.Run("close_notify mid-frame", func(t *testing.T) {
@@ -550,12 +563,18 @@ func TestTLSHandshakeCap(t *testing.T) {
 	}
 	// The staller's handshake may start after the next one's: retry until
 	// one is refused.
-	nettest.Eventually(t, "a busy refusal", func() bool {
+	nettest.Eventually(t, "a busy refusal", func() error {
 		c := nettest.Dial(t, addr)
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
 		_, err := io.Copy(io.Discard, c)
 		c.Close()
-		return err == nil && srv.HandshakeFailures()["busy"] > 0
+		if err != nil {
+			return fmt.Errorf("the refused connection ended with %v, not a clean close", err)
+		}
+		if n := srv.HandshakeFailures()["busy"]; n == 0 {
+			return fmt.Errorf("no busy refusal counted")
+		}
+		return nil
 	})
 	healthy.echo(t, "still here")
 }
@@ -659,7 +678,12 @@ func TestTLSHandshakeFlood(t *testing.T) {
 			healthy.echo(t, "during")
 		}
 	}
-	nettest.Eventually(t, "26 busy refusals", func() bool { return srv.HandshakeFailures()["busy"] >= 26 })
+	nettest.Eventually(t, "26 busy refusals", func() error {
+		if n := srv.HandshakeFailures()["busy"]; n < 26 {
+			return fmt.Errorf("%d busy refusals", n)
+		}
+		return nil
+	})
 	for range 20 {
 		healthy.echo(t, "after")
 	}

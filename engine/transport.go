@@ -15,6 +15,7 @@ import (
 	"github.com/valyala/bytebufferpool"
 
 	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/internal/tlsio"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/pool"
@@ -30,7 +31,7 @@ type transport struct {
 	o     options
 	h     Handler
 	kind  metrics.Kind
-	reg   *session.Registry
+	reg   *sess.Registry
 	src   *metrics.Source
 	sizer codec.Sizer // o.codec as a Sizer, or nil
 
@@ -103,7 +104,7 @@ func newTransport(o options, h Handler, kind metrics.Kind, name string) *transpo
 		o:     o,
 		h:     h,
 		kind:  kind,
-		reg:   session.NewRegistry(),
+		reg:   sess.NewRegistry(),
 		src:   o.monitor.Source(kind, name, o.loops),
 		loops: make(map[gnet.EventLoop]*loop, o.loops),
 		clock: newClock(),
@@ -168,8 +169,9 @@ func (t *transport) open(gc gnet.Conn, ep *endpoints) *conn {
 	if t.o.tls != nil {
 		c.startTLS(ep) // before the session is published: sends wait for the handshake
 	}
-	c.s = t.reg.Register(c.fd, c, ep.local, ep.remote)
-	c.s.Touch(t.clock.now())
+	c.sc = t.reg.Register(c.fd, c, ep.local, ep.remote)
+	c.s = sessionOf(c.sc)
+	c.sc.Touch(t.clock.now())
 	gc.SetContext(c)
 	t.src.ConnOpened()
 	if ep.conn != nil {
@@ -179,7 +181,7 @@ func (t *transport) open(gc gnet.Conn, ep *endpoints) *conn {
 		c.runTLS() // OnConnect once it succeeds (readTLS)
 		return c
 	}
-	c.s.SetState(session.StateConnected)
+	c.sc.SetState(sess.StateConnected)
 	if t.workers != nil {
 		t.workers.post(c, job{kind: jobConnect})
 	} else {
@@ -270,8 +272,8 @@ func (t *transport) closed(gc gnet.Conn, err error) {
 	c.endWrites(reason)
 	c.dropPartial()
 	hidden := c.tls != nil && c.endTLS(reason)
-	c.s.SetState(session.StateClosing)
-	t.reg.Unregister(c.s)
+	c.sc.SetState(sess.StateClosing)
+	t.reg.Unregister(c.sc)
 	t.active.Add(-1)
 	t.src.ConnClosed()
 	if hidden {
@@ -317,3 +319,7 @@ func lingers(reason error) bool {
 func writeFailed(err error) error {
 	return fmt.Errorf("%w: %w", ErrPeerClosed, os.NewSyscallError("write", err))
 }
+
+// sessionOf returns the session.Session that holds c: package session makes
+// every Core inside one (sess.NewOuter).
+func sessionOf(c *sess.Core) *session.Session { return c.Outer().(*session.Session) }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -131,7 +132,12 @@ func TestWorkerQueueBoundPausesReading(t *testing.T) {
 	// holds `bound` messages, then leaves the rest undecoded. (The first
 	// message counts in the queue if the loop filled it before the worker
 	// took that message out, so bound or bound+1 are decoded.)
-	nettest.Eventually(t, "the queue to fill", func() bool { return s.Stats().MessagesIn >= bound })
+	nettest.Eventually(t, "the queue to fill", func() error {
+		if in := s.Stats().MessagesIn; in < bound {
+			return fmt.Errorf("%d of %d messages in", in, bound)
+		}
+		return nil
+	})
 	// A round trip on another session on the same loop: the loop has handled
 	// the first session's input since.
 	other := nettest.Dial(t, addr)
@@ -182,12 +188,13 @@ func TestStopWaitsForRunningHandlers(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Stop(context.Background()) }()
 	// once the listener is gone the engine has shut down its loops...
-	nettest.Eventually(t, "the listener to close", func() bool {
+	nettest.Eventually(t, "the listener to close", func() error {
 		nc, err := net.Dial("tcp", addr)
-		if err == nil {
-			nc.Close()
+		if err != nil {
+			return nil
 		}
-		return err != nil
+		nc.Close()
+		return fmt.Errorf("a dial to %s still connects", addr)
 	})
 	// ...but Stop must still wait for the handler that is running
 	select {

@@ -148,7 +148,7 @@ func (c *conn) flush() bool {
 // count adds msgs messages of bytes payload bytes to what was sent.
 func (c *conn) count(msgs, bytes int) {
 	c.loop.shard.MessagesOut(msgs, bytes)
-	c.s.CountOut(msgs, bytes)
+	c.sc.CountOut(msgs, bytes)
 }
 
 // take keeps b.B[from:], the part of a batch the socket did not take, in

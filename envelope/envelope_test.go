@@ -61,7 +61,7 @@ func TestConcurrentRequestsAnyOrder(t *testing.T) {
 			}
 		}()
 	}
-	nettest.Eventually(t, "all requests deferred", func() bool { return d.len() == n })
+	nettest.Eventually(t, "all requests deferred", func() error { return d.want(n) })
 	resps, bodies := d.take()
 	for i := n - 1; i >= 0; i-- {
 		if err := resps[i].Reply(append([]byte("re: "), bodies[i]...)); err != nil {
@@ -199,7 +199,7 @@ func TestCancelledRequest(t *testing.T) {
 		_, err := c.RequestType(ctx, 1, []byte("slow"))
 		done <- err
 	}()
-	nettest.Eventually(t, "the request deferred", func() bool { return d.len() == 1 })
+	nettest.Eventually(t, "the request deferred", func() error { return d.want(1) })
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Request = %v; want context.Canceled", err)
@@ -238,7 +238,7 @@ func TestBoundWaits(t *testing.T) {
 			results <- err
 		}()
 	}
-	nettest.Eventually(t, "two requests deferred", func() bool { return d.len() == 2 })
+	nettest.Eventually(t, "two requests deferred", func() error { return d.want(2) })
 	ctx, cancel := context.WithTimeout(context.Background(), 0)
 	defer cancel()
 	if _, err := c.Request(ctx, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
@@ -248,7 +248,7 @@ func TestBoundWaits(t *testing.T) {
 	for _, w := range resps {
 		_ = w.Reply(nil)
 	}
-	nettest.Eventually(t, "the third request deferred", func() bool { return d.len() == 1 })
+	nettest.Eventually(t, "the third request deferred", func() error { return d.want(1) })
 	resps, _ = d.take()
 	_ = resps[0].Reply(nil)
 	for range 3 {
@@ -326,7 +326,7 @@ func TestDisconnectFailsPending(t *testing.T) {
 	c := dial(t, addr)
 	done := make(chan error, 1)
 	go func() { _, err := c.Request(context.Background(), nil); done <- err }()
-	nettest.Eventually(t, "deferred", func() bool { return d.len() == 1 })
+	nettest.Eventually(t, "deferred", func() error { return d.want(1) })
 	resps, _ := d.take()
 	resps[0].Peer().Session().Close(errors.New("bye"))
 	if err := <-done; !errors.Is(err, engine.ErrPeerClosed) {
@@ -399,9 +399,15 @@ func TestReconnect(t *testing.T) {
 	if second == first {
 		t.Fatal("no new peer after the reconnect")
 	}
-	nettest.Eventually(t, "requests on the new connection", func() bool {
+	nettest.Eventually(t, "requests on the new connection", func() error {
 		got, err := c.Request(testCtx(t), []byte("b"))
-		return err == nil && string(got) == "b"
+		if err != nil {
+			return fmt.Errorf("Request: %w", err)
+		}
+		if string(got) != "b" {
+			return fmt.Errorf("Request(b) = %q", got)
+		}
+		return nil
 	})
 	p, err := c.Peer()
 	if err != nil {

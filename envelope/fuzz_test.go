@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/session"
 )
 
@@ -49,8 +50,7 @@ func FuzzOnMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		e := newEndpoint(r, buildConfig([]Option{WithMaxInFlight(4), WithMaxBodySize(1 << 16), WithLogger(quietLogger)}))
 		w := &fakeWriter{}
-		s := session.NewRegistry().Register(3, w, nil, nil)
-		s.SetState(session.StateConnected)
+		s := sess.Connected(3, w).Outer().(*session.Session)
 		e.OnConnect(s)
 		e.OnMessage(s, AppendHello(nil, Hello{Version: Version, Features: FeatureS2}))
 		for len(in) > 0 {

@@ -147,7 +147,7 @@ func TestGoBusyAndErrors(t *testing.T) {
 	if err := c.Go([]byte("x"), cb); !errors.Is(err, envelope.ErrBusy) {
 		t.Fatalf("third Go = %v; want ErrBusy", err)
 	}
-	nettest.Eventually(t, "two deferred", func() bool { return d.len() == 2 })
+	nettest.Eventually(t, "two deferred", func() error { return d.want(2) })
 	resps, _ := d.take()
 	_ = resps[0].Error(123, "nope")
 	var re *envelope.RemoteError
@@ -157,7 +157,7 @@ func TestGoBusyAndErrors(t *testing.T) {
 	if err := c.Go([]byte("x"), cb); err != nil { // the slot is free again
 		t.Fatal(err)
 	}
-	nettest.Eventually(t, "third deferred", func() bool { return d.len() == 1 })
+	nettest.Eventually(t, "third deferred", func() error { return d.want(1) })
 	resps[1].Peer().Session().Close(errors.New("gone"))
 	for range 2 {
 		if err := <-answers; !errors.Is(err, engine.ErrPeerClosed) {

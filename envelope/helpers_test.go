@@ -2,6 +2,7 @@ package envelope_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -75,6 +76,15 @@ func (d *deferrer) len() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.resps)
+}
+
+// want returns nil if n requests are deferred, else an error saying how many
+// are: a condition for nettest.Eventually.
+func (d *deferrer) want(n int) error {
+	if got := d.len(); got != n {
+		return fmt.Errorf("%d requests deferred; want %d", got, n)
+	}
+	return nil
 }
 
 func (d *deferrer) take() ([]envelope.Responder, [][]byte) {

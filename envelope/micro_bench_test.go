@@ -3,6 +3,7 @@ package envelope
 import (
 	"testing"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/session"
 )
 
@@ -15,8 +16,7 @@ func BenchmarkEndpoint(b *testing.B) {
 	body := make([]byte, 64)
 	b.Run("server-request", func(b *testing.B) {
 		e := newEndpoint(r, buildConfig(nil))
-		s := session.NewRegistry().Register(3, &fakeWriter{}, nil, nil)
-		s.SetState(session.StateConnected)
+		s := sess.Connected(3, &fakeWriter{}).Outer().(*session.Session)
 		e.OnConnect(s)
 		e.OnMessage(s, AppendHello(nil, Hello{Version: Version}))
 		req := append(AppendHeader(nil, Header{Kind: KindRequest, ID: 1}), body...)
@@ -27,8 +27,7 @@ func BenchmarkEndpoint(b *testing.B) {
 	})
 	b.Run("client-go-reply", func(b *testing.B) {
 		e := newEndpoint(r, buildConfig(nil))
-		s := session.NewRegistry().Register(3, &fakeWriter{}, nil, nil)
-		s.SetState(session.StateConnected)
+		s := sess.Connected(3, &fakeWriter{}).Outer().(*session.Session)
 		e.OnConnect(s)
 		e.OnMessage(s, AppendHello(nil, Hello{Version: Version}))
 		p := e.peer(s)

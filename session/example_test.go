@@ -1,77 +1,90 @@
 package session_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 
+	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/session"
 )
 
-// printWriter stands in for the engine: it prints what a session sends.
-type printWriter struct{ name string }
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func (w printWriter) Send(p []byte) error    { fmt.Printf("%s <- %s\n", w.name, p); return nil }
-func (w printWriter) Reply(p []byte) error   { return w.Send(p) }
-func (w printWriter) SendRaw(b []byte) error { return w.Send(b) }
-func (w printWriter) Close(reason error)     { fmt.Printf("%s closing: %v\n", w.name, reason) }
-
-// A new connection on a reused fd gets a new ID, and the old ID no longer
-// finds anything.
-func ExampleRegistry() {
-	reg := session.NewRegistry()
-
-	old := reg.Register(7, printWriter{"a"}, nil, nil)
-	fmt.Printf("first session on fd %d: ID %#x\n", old.FD(), old.ID())
-	reg.Unregister(old) // the connection closed; the kernel may reuse fd 7
-
-	s := reg.Register(7, printWriter{"b"}, nil, nil)
-	fmt.Printf("next session on fd %d: ID %#x\n", s.FD(), s.ID())
-	fmt.Println("old ID finds:", reg.Get(old.ID()))
-	fmt.Println("new ID finds the new session:", reg.Get(s.ID()) == s)
-	// Output:
-	// first session on fd 7: ID 0x100000007
-	// next session on fd 7: ID 0x200000007
-	// old ID finds: <nil>
-	// new ID finds the new session: true
-}
-
-func ExampleRegistry_RangeGroup() {
-	reg := session.NewRegistry()
-	for i, name := range []string{"ada", "bob", "cy"} {
-		s := reg.Register(10+i, printWriter{name}, nil, nil)
-		s.SetState(session.StateConnected)
-		s.Join("room")
+// A handler names a user by its first message, keeps the name in the
+// session's data, puts the session in a room and replies.
+func ExampleSession() {
+	h := engine.HandlerFuncs{
+		Message: func(s *session.Session, msg []byte) {
+			name, ok := s.Get("name")
+			if !ok {
+				s.Set("name", string(msg))
+				s.Join("lobby")
+				_ = s.Reply(fmt.Appendf(nil, "welcome %s, in %v", msg, s.Groups()))
+				return
+			}
+			_ = s.Reply(fmt.Appendf(nil, "%s said %q (%v, in lobby: %v)", name, msg, s.State(), s.InGroup("lobby")))
+		},
 	}
-	reg.RangeGroup("room", func(s *session.Session) bool {
-		_ = s.Send([]byte("hello"))
-		return true
-	})
-	fmt.Println("members:", reg.GroupLen("room"))
-	// Unordered output:
-	// ada <- hello
-	// bob <- hello
-	// cy <- hello
-	// members: 3
+	srv, err := engine.NewServer(h, engine.WithLogger(quiet))
+	if err != nil {
+		panic(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		panic(err)
+	}
+	defer srv.Stop(context.Background())
+
+	ctx := context.Background()
+	cl, err := engine.Dial(ctx, srv.Addr().String(), engine.WithLogger(quiet))
+	if err != nil {
+		panic(err)
+	}
+	defer cl.Close()
+	for _, msg := range []string{"ada", "hello"} {
+		reply, err := cl.Request(ctx, []byte(msg))
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("%s\n", reply)
+	}
+	// Output:
+	// welcome ada, in [lobby]
+	// ada said "hello" (connected, in lobby: true)
 }
 
+// Close makes every later send fail with ErrClosed; the reason reaches the
+// handler's OnDisconnect.
 func ExampleSession_Close() {
-	reg := session.NewRegistry()
-	s := reg.Register(3, printWriter{"ada"}, nil, nil)
-	s.SetState(session.StateConnected)
-	s.Set("user", "ada")
+	gone := make(chan struct{})
+	h := engine.HandlerFuncs{
+		Connect: func(s *session.Session) {
+			s.Close(errors.New("no guests"))
+			fmt.Println(s.State(), errors.Is(s.Send([]byte("late")), session.ErrClosed))
+		},
+		Disconnect: func(s *session.Session, reason error) {
+			fmt.Println("disconnected:", reason)
+			close(gone)
+		},
+	}
+	srv, err := engine.NewServer(h, engine.WithLogger(quiet))
+	if err != nil {
+		panic(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		panic(err)
+	}
+	defer srv.Stop(context.Background())
 
-	_ = s.Send([]byte("bye"))
-	s.Close(errors.New("logged out"))
-	s.Close(errors.New("ignored: already closing"))
-	fmt.Println(s.State())
-	fmt.Println(errors.Is(s.Send([]byte("late")), session.ErrClosed))
-
-	reg.Unregister(s) // by the transport, once the connection is gone
-	fmt.Println(s.State(), reg.Len())
+	cl, err := engine.Dial(context.Background(), srv.Addr().String(), engine.WithLogger(quiet))
+	if err != nil {
+		panic(err)
+	}
+	defer cl.Close()
+	<-gone
 	// Output:
-	// ada <- bye
-	// ada closing: logged out
-	// closing
-	// true
-	// closed 0
+	// closing true
+	// disconnected: no guests
 }

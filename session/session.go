@@ -3,12 +3,18 @@ package session
 import (
 	"crypto/tls"
 	"net"
-	"slices"
-	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/netsys-go/netsys/internal/sess"
 )
+
+func init() {
+	sess.NewOuter = func() (any, *sess.Core) {
+		s := new(Session)
+		return s, &s.c
+	}
+	sess.ErrClosed = ErrClosed
+}
 
 // State is the lifecycle state of a session. States only move forward:
 // connecting, connected, closing, closed.
@@ -16,39 +22,14 @@ type State uint32
 
 // The states of a session, in the order it goes through them.
 const (
-	StateConnecting State = iota // registered, OnConnect not yet done
+	StateConnecting State = iota // accepted, OnConnect not yet done
 	StateConnected               // open for messages
 	StateClosing                 // Close called or the transport is closing; sends fail with ErrClosed
-	StateClosed                  // unregistered
+	StateClosed                  // the connection is gone
 )
 
-var stateNames = [...]string{"connecting", "connected", "closing", "closed"}
-
 // String returns the state's name in lower case, such as "connected".
-func (s State) String() string {
-	if int(s) < len(stateNames) {
-		return stateNames[s]
-	}
-	return "State(" + strconv.FormatUint(uint64(s), 10) + ")"
-}
-
-// Writer is the transport side of a session; the engine implements it.
-// Its methods must not block on the event loop, and all but Reply are safe to
-// call from any goroutine.
-type Writer interface {
-	// Send frames payload with the codec and queues it for writing.
-	// The caller may reuse payload as soon as Send returns.
-	Send(payload []byte) error
-	// Reply is Send for a handler replying to the message it is being given:
-	// see Session.Reply for when it may be called.
-	Reply(payload []byte) error
-	// SendRaw queues b for writing as is, without framing.
-	// The caller may reuse b as soon as SendRaw returns.
-	SendRaw(b []byte) error
-	// Close closes the connection asynchronously; reason reaches
-	// Handler.OnDisconnect.
-	Close(reason error)
-}
+func (s State) String() string { return sess.State(s).String() }
 
 // Stats are a session's traffic counters.
 type Stats struct {
@@ -59,242 +40,98 @@ type Stats struct {
 	Errors      uint64 `json:"errors"`       // errors counted by the transport
 }
 
-// Session is one connection. Sessions are made by Registry.Register; every
-// method is safe for concurrent use from any goroutine.
+// Session is one connection, made by the transport when the connection opens
+// and given to every handler call for it. Every method is safe for concurrent
+// use from any goroutine, except Reply (see its doc).
 type Session struct {
-	// Set by Register before the session is published, then read only.
-	id          uint64 // generation<<32 | fd
-	reg         *Registry
-	w           Writer
-	local       net.Addr
-	remote      net.Addr
-	connectedAt time.Time
-
-	state      atomic.Uint32 // a State; only moves forward
-	lastActive atomic.Int64  // unix nanoseconds
-	msgsIn     atomic.Uint64
-	msgsOut    atomic.Uint64
-	bytesIn    atomic.Uint64
-	bytesOut   atomic.Uint64
-	errs       atomic.Uint64
-
-	tls atomic.Pointer[tls.ConnectionState] // set once by the transport after a TLS handshake
-
-	mu     sync.Mutex
-	data   map[string]any // guarded by mu; made by the first Set
-	groups []string       // guarded by mu; the groups joined, in join order
+	c sess.Core
 }
 
-// ID returns the session's ID: the slot generation in the high 32 bits and the
-// fd in the low 32 bits. IDs of sessions registered on the same fd differ, and
-// no registered session has ID 0.
-func (s *Session) ID() uint64 { return s.id }
+// ID returns the session's ID, unique among the sessions the transport holds
+// and never 0. A closed session's ID is not given to the next connection on
+// the same file descriptor, so an ID kept after its session closed finds
+// nothing (Server.Send returns an error for it).
+func (s *Session) ID() uint64 { return s.c.ID() }
 
-// FD returns the file descriptor of the session's connection.
-func (s *Session) FD() int { return int(uint32(s.id)) }
+// FD returns the file descriptor of the session's connection. The kernel
+// reuses it for a later connection once this one closes: use ID to name a
+// session.
+func (s *Session) FD() int { return s.c.FD() }
 
 // RemoteAddr returns the peer's address.
-func (s *Session) RemoteAddr() net.Addr { return s.remote }
+func (s *Session) RemoteAddr() net.Addr { return s.c.RemoteAddr() }
 
 // LocalAddr returns the local address of the connection.
-func (s *Session) LocalAddr() net.Addr { return s.local }
+func (s *Session) LocalAddr() net.Addr { return s.c.LocalAddr() }
 
 // State returns the session's current state.
-func (s *Session) State() State { return State(s.state.Load()) }
+func (s *Session) State() State { return State(s.c.State()) }
 
-// ConnectedAt returns the time the session was registered.
-func (s *Session) ConnectedAt() time.Time { return s.connectedAt }
+// ConnectedAt returns the time the connection was accepted (or dialled).
+func (s *Session) ConnectedAt() time.Time { return s.c.ConnectedAt() }
 
-// LastActive returns the time last recorded by Touch, or the time the session
-// was registered if Touch was never called.
-func (s *Session) LastActive() time.Time { return time.Unix(0, s.lastActive.Load()) }
+// LastActive returns the time the transport last read messages from the
+// connection, or ConnectedAt if it has read none.
+func (s *Session) LastActive() time.Time { return s.c.LastActive() }
+
+// Stats returns the session's counters. Each counter is loaded atomically;
+// the set is not a single snapshot while traffic flows.
+func (s *Session) Stats() Stats { return Stats(s.c.Stats()) }
 
 // Send frames payload with the transport's codec and queues it. It returns
 // ErrClosed once the session is closing or closed. The caller may reuse
 // payload as soon as Send returns.
-func (s *Session) Send(payload []byte) error {
-	if s.State() >= StateClosing {
-		return ErrClosed
-	}
-	return s.w.Send(payload)
-}
+func (s *Session) Send(payload []byte) error { return s.c.Send(payload) }
 
-// Reply is Send for the handler of a message replying to it: it must be
-// called by the goroutine running Handler.OnMessage for this session, before
-// OnMessage returns. The reply takes the same place in the session's output as
-// a Send made at that moment would. When OnMessage runs on the event loop (no
-// workers), Reply appends to a buffer only the loop touches and skips Send's
-// lock; everywhere else it is Send. Calling Reply from any other goroutine
-// while the loop delivers messages to the session is a data race: use Send
-// there, and for every session other than the one the message came from
-// (another session's OnMessage may be running on another loop). Like Send,
-// Reply returns ErrClosed once the session is closing or the server is
-// stopping.
-func (s *Session) Reply(payload []byte) error {
-	if s.State() >= StateClosing {
-		return ErrClosed
-	}
-	return s.w.Reply(payload)
-}
+// Reply is Send, named for a handler answering the message it is given: the
+// reply takes the same place in the session's output as a Send made at that
+// moment would, and it is safe from any goroutine, like Send. Made on the
+// event loop while it serves this session, it costs no buffer of its own.
+// Like Send, Reply returns ErrClosed once the session is closing or the server
+// is stopping.
+func (s *Session) Reply(payload []byte) error { return s.c.Reply(payload) }
 
 // SendRaw queues b as is, without framing. It returns ErrClosed once the
 // session is closing or closed. The caller may reuse b as soon as SendRaw
 // returns.
-func (s *Session) SendRaw(b []byte) error {
-	if s.State() >= StateClosing {
-		return ErrClosed
-	}
-	return s.w.SendRaw(b)
-}
+func (s *Session) SendRaw(b []byte) error { return s.c.SendRaw(b) }
 
 // Close moves the session to StateClosing and asks the transport to close the
 // connection; reason reaches Handler.OnDisconnect. Only the first call on a
 // connecting or connected session does anything; later calls are no-ops.
 // Close does not wait for the connection to close.
-func (s *Session) Close(reason error) {
-	for {
-		st := s.state.Load()
-		if State(st) >= StateClosing {
-			return
-		}
-		if s.state.CompareAndSwap(st, uint32(StateClosing)) {
-			break
-		}
-	}
-	s.w.Close(reason)
-}
+func (s *Session) Close(reason error) { s.c.Close(reason) }
 
 // Set stores v under key in the session's data.
-func (s *Session) Set(key string, v any) {
-	s.mu.Lock()
-	if s.data == nil {
-		s.data = make(map[string]any)
-	}
-	s.data[key] = v
-	s.mu.Unlock()
-}
+func (s *Session) Set(key string, v any) { s.c.Set(key, v) }
 
 // Get returns the value stored under key and whether there was one.
-func (s *Session) Get(key string) (any, bool) {
-	s.mu.Lock()
-	v, ok := s.data[key]
-	s.mu.Unlock()
-	return v, ok
-}
+func (s *Session) Get(key string) (any, bool) { return s.c.Get(key) }
 
 // Delete removes key from the session's data.
-func (s *Session) Delete(key string) {
-	s.mu.Lock()
-	delete(s.data, key)
-	s.mu.Unlock()
-}
+func (s *Session) Delete(key string) { s.c.Delete(key) }
 
 // Clear removes every key from the session's data.
-func (s *Session) Clear() {
-	s.mu.Lock()
-	clear(s.data)
-	s.mu.Unlock()
-}
+func (s *Session) Clear() { s.c.Clear() }
 
 // Join adds the session to group, creating the group if needed. Joining a
 // group twice, or joining once the session is closing or closed, is a no-op.
-func (s *Session) Join(group string) {
-	s.mu.Lock()
-	if s.State() >= StateClosing || slices.Contains(s.groups, group) {
-		s.mu.Unlock()
-		return
-	}
-	s.groups = append(s.groups, group)
-	n := s.reg.join(s, group)
-	s.mu.Unlock()
-	s.reg.changed(group, n)
-}
+// A session leaves all its groups when it closes. The transport's server
+// answers group queries (members, counts) and broadcasts to a group.
+func (s *Session) Join(group string) { s.c.Join(group) }
 
 // Leave removes the session from group; an emptied group is deleted.
 // Leaving a group the session is not in is a no-op.
-func (s *Session) Leave(group string) {
-	s.mu.Lock()
-	i := slices.Index(s.groups, group)
-	if i < 0 {
-		s.mu.Unlock()
-		return
-	}
-	s.groups = slices.Delete(s.groups, i, i+1)
-	var buf [1]int
-	n := s.reg.leave(s, buf[:0], group)[0]
-	s.mu.Unlock()
-	s.reg.changed(group, n)
-}
+func (s *Session) Leave(group string) { s.c.Leave(group) }
 
 // InGroup reports whether the session is a member of group.
-func (s *Session) InGroup(group string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Contains(s.groups, group)
-}
+func (s *Session) InGroup(group string) bool { return s.c.InGroup(group) }
 
 // Groups returns the groups the session is in, in the order joined, as a new
 // slice the caller owns; nil if none.
-func (s *Session) Groups() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.groups)
-}
-
-// Stats returns the session's counters. Each counter is loaded atomically;
-// the set is not a single snapshot while traffic flows.
-func (s *Session) Stats() Stats {
-	return Stats{
-		MessagesIn:  s.msgsIn.Load(),
-		MessagesOut: s.msgsOut.Load(),
-		BytesIn:     s.bytesIn.Load(),
-		BytesOut:    s.bytesOut.Load(),
-		Errors:      s.errs.Load(),
-	}
-}
-
-// SetState is called by the transport to move the session to st. States only
-// move forward: setting a state at or before the current one is a no-op, so a
-// late SetState(StateConnected) cannot reopen a session that Close moved to
-// StateClosing.
-func (s *Session) SetState(st State) {
-	for {
-		cur := s.state.Load()
-		if State(cur) >= st || s.state.CompareAndSwap(cur, uint32(st)) {
-			return
-		}
-	}
-}
-
-// CountIn is called by the transport for messages received: it adds msgs
-// messages totalling bytes payload bytes to the inbound counters.
-func (s *Session) CountIn(msgs, bytes int) {
-	s.msgsIn.Add(uint64(msgs))
-	s.bytesIn.Add(uint64(bytes))
-}
-
-// CountOut is called by the transport for messages handed to the socket: it
-// adds msgs messages totalling bytes payload bytes to the outbound counters.
-func (s *Session) CountOut(msgs, bytes int) {
-	s.msgsOut.Add(uint64(msgs))
-	s.bytesOut.Add(uint64(bytes))
-}
-
-// CountError is called by the transport to count one error on the session.
-func (s *Session) CountError() { s.errs.Add(1) }
-
-// Touch is called by the transport to record activity at unixNano, a time in
-// unix nanoseconds.
-func (s *Session) Touch(unixNano int64) { s.lastActive.Store(unixNano) }
+func (s *Session) Groups() []string { return s.c.Groups() }
 
 // TLS returns the connection's TLS state (version, cipher suite, ALPN
 // protocol, server name, the peer's certificates), or nil on a plaintext
 // connection. The caller must not modify it.
-func (s *Session) TLS() *tls.ConnectionState { return s.tls.Load() }
-
-// SetTLS is called by the transport, once its TLS handshake succeeded and
-// before the session is announced, to record the negotiated state.
-func (s *Session) SetTLS(st *tls.ConnectionState) { s.tls.Store(st) }
-
-// Writer is called by the transport to get the Writer given to Register.
-func (s *Session) Writer() Writer { return s.w }
+func (s *Session) TLS() *tls.ConnectionState { return s.c.TLS() }

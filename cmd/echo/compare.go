@@ -214,6 +214,9 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		if err := rep.WriteTable(stdout); err != nil {
 			return err
 		}
+		if err := writeRequestRatio(stdout, &rep); err != nil { // envelope.go
+			return err
+		}
 		if err := writeOutputs(&rep, stderr, *jsonPath, *svgPath, *pngPath, *latency); err != nil {
 			return err
 		}
@@ -251,6 +254,9 @@ func reprint(path string, stdout, stderr io.Writer, jsonPath, svgPath, pngPath, 
 		return fmt.Errorf("-latency %q: %s has no latencies of that scenario; it has latencies of %s", latency, path, has)
 	}
 	if err := rep.WriteTable(stdout); err != nil {
+		return err
+	}
+	if err := writeRequestRatio(stdout, &rep); err != nil { // envelope.go
 		return err
 	}
 	return writeOutputs(&rep, stderr, jsonPath, svgPath, pngPath, latency)
@@ -449,7 +455,7 @@ func measure(ctx context.Context, exe string, sc bench.Scenario, server string, 
 		defer os.RemoveAll(dir)
 		addr = "unix://" + filepath.Join(dir, "echo.sock")
 	}
-	srv, err := startServer(exe, server, addr, pin, gogc, serverTLSArgs(sc, tlsFiles)...)
+	srv, err := startServer(exe, server, addr, pin, gogc, append(serveExtraArgs(sc, server), serverTLSArgs(sc, tlsFiles)...)...) // envelope.go, tlsbench.go
 	if err != nil {
 		return bench.Run{}, err
 	}
@@ -551,6 +557,7 @@ func runLoadChild(ctx context.Context, exe string, sc bench.Scenario, addr strin
 	if sc.Idle {
 		args = append(args, "-idle")
 	}
+	args = append(args, loadExtraArgs(sc)...) // envelope.go
 	args = append(args, extra...)
 	ctx, cancel := context.WithTimeout(ctx, sc.Warmup+sc.Duration+loadExtraTime)
 	defer cancel()
@@ -602,8 +609,7 @@ func (s *serverChild) gcsBetween(from, to time.Time) int {
 // "listening" line.
 func startServer(exe, server, addr string, pin bool, gogc string, extra ...string) (*serverChild, error) {
 	s := &serverChild{exited: make(chan error, 1)}
-	args := append(slices.Clip(serverArgs[server]), "-addr", addr)
-	args = append(args, extra...)
+	args := append(append(slices.Clip(serverArgs[server]), "-addr", addr), extra...) // extra: envelope.go, tlsbench.go
 	s.cmd = child(context.Background(), exe, args, pin, cpuServer)
 	s.cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "GODEBUG=gctrace=1")
 	if gogc != "" {

@@ -341,7 +341,7 @@ func TestCompareHeader(t *testing.T) {
 	var b bytes.Buffer
 	writeHeader(&b, plan, 2, true)
 	out := b.String()
-	for _, want := range []string{"compare: 7 scenarios, 26 runs a round, 2 rounds: about ",
+	for _, want := range []string{"compare: 9 scenarios, 28 runs a round, 2 rounds: about ",
 		"  idle-10000c against engine, net, gnet, nbio\n", "  closed-100c-64B against engine, net, gnet\n",
 		"      100 conns, 64 B, closed loop, 250ms + 1s\n",
 		"  pingpong-unix-1c-64B against engine, net, gnet, nbio\n      1 conns, 64 B, closed loop, Unix socket, 250ms + 1s\n"} {

@@ -36,6 +36,8 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	name := fs.String("name", "", "name of the run, copied into the result")
 	fanout := fs.Bool("fanout", false, "fan-out: against `serve -fanout` nodes (-addr a,b,c), every frame reaches every session; measures delivery latency at every receiver (needs -rate)")
+	// envelope.go: request/reply (issue 22)
+	requests := fs.Int("requests", 0, "envelope requests in flight per connection, against `serve -envelope` (0: plain echo messages)")
 	tlsFlags := addLoadTLSFlags(fs) // tls.go
 	if err := parseArgs(fs, args); err != nil {
 		return err
@@ -61,9 +63,15 @@ func runLoad(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-duration %v: want more than 0", *duration)
 	case *idle && (*rate > 0 || *inflight > 1):
 		return errors.New("-idle sends one message per connection: no -rate or -inflight with it")
+	case *requests < 0:
+		return fmt.Errorf("-requests %d: want 0 (plain echo) or more", *requests)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *requests > 0 { // envelope.go
+		return loadRequests(ctx, stdout, stderr, *asJSON, requestsFlags{inflight: *inflight, rate: *rate, idle: *idle, fanout: *fanout, tls: tlsCfg != nil},
+			bench.RequestLoadConfig{Name: *name, Addr: *addr, Conns: *conns, Payload: *size, Requests: *requests, Warmup: *warmup, Duration: *duration})
+	}
 	if *fanout { // fanout.go
 		return loadFanout(ctx, stdout, *addr, *conns, *size, *rate, *warmup, *duration)
 	}

@@ -43,6 +43,8 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("v", false, "log debug lines")
 	cf := addClusterFlags(fs)        // cluster.go
 	tlsFlags := addServeTLSFlags(fs) // tls.go
+	// envelope.go: request/reply (issue 22)
+	withEnvelope := fs.Bool("envelope", false, "speak the envelope (request/reply) and answer each request with its body")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -77,6 +79,9 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	if err := checkEnvelopeServe(*withEnvelope, *codecName, cf.fanout); err != nil { // envelope.go
+		return err
+	}
 	if err := cf.prepare(log); err != nil { // cluster.go
 		return err
 	}
@@ -86,9 +91,13 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	}
 	defer tlsCleanup()
 	mon := metrics.NewMonitor()
-	srv, err := engine.NewServer(cf.handler(engine.HandlerFuncs{ // cluster.go: -fanout
+	handler := cf.handler(engine.HandlerFuncs{ // cluster.go: -fanout
 		Message: func(s *session.Session, msg []byte) { _ = s.Reply(msg) },
-	}),
+	})
+	if *withEnvelope { // envelope.go
+		handler = envelopeEcho(engineLog, *maxFrame)
+	}
+	srv, err := engine.NewServer(handler,
 		append([]engine.Option{
 			engine.WithGroupHook(cf.groupHook()), // cluster.go
 			engine.WithCodec(c), engine.WithLoops(*loops), engine.WithMaxConns(*maxConns),

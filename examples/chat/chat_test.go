@@ -181,12 +181,15 @@ func TestDisconnectLeaves(t *testing.T) {
 	alice := join(t, srv, "alice", "go")
 	bob := join(t, srv, "bob", "go")
 	_ = bob.Close()
-	nettest.Eventually(t, "bob gone from the room", func() bool {
+	nettest.Eventually(t, "bob gone from the room", func() error {
 		got, err := alice.Who(ctx(t), "go")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return slices.Equal(got, []string{"alice"})
+		if !slices.Equal(got, []string{"alice"}) {
+			return fmt.Errorf("who is in go: %q; want [alice]", got)
+		}
+		return nil
 	})
 	// bob's name is free again
 	join(t, srv, "bob", "go")

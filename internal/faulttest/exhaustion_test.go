@@ -2,6 +2,7 @@ package faulttest
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -78,7 +79,12 @@ func TestFDExhaustion(t *testing.T) {
 		}
 		conns = append(conns, nc)
 	}
-	nettest.Eventually(t, "an accept failure counted", func() bool { return f.errorCount("accept_failed") > 0 })
+	nettest.Eventually(t, "an accept failure counted", func() error {
+		if f.errorCount("accept_failed") == 0 {
+			return errors.New("no accept_failed error counted")
+		}
+		return nil
+	})
 	if err := echo(canary); err != nil {
 		t.Fatalf("canary with the fd table full: %v", err)
 	}
@@ -92,14 +98,17 @@ func TestFDExhaustion(t *testing.T) {
 		_ = nc.Close()
 	}
 	var fresh net.Conn
-	nettest.Eventually(t, "a new connection echoed", func() bool {
+	nettest.Eventually(t, "a new connection echoed", func() error {
 		if fresh == nil {
 			if fresh, err = net.DialTimeout("tcp", f.addr, time.Second); err != nil {
 				fresh = nil
-				return false
+				return fmt.Errorf("dial: %w", err)
 			}
 		}
-		return echo(fresh) == nil
+		if err := echo(fresh); err != nil {
+			return fmt.Errorf("echo: %w", err)
+		}
+		return nil
 	})
 	if err := echo(canary); err != nil {
 		t.Fatalf("canary after: %v", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -282,10 +283,13 @@ func TestConnectionFlood(t *testing.T) {
 
 	// Every connection is either admitted as a session or rejected at once.
 	var c struct{ admitted, rejected int }
-	nettest.Eventually(t, "every connection admitted or rejected", func() bool {
+	nettest.Eventually(t, "every connection admitted or rejected", func() error {
 		st := f.srv.Monitor().Snapshot().Total.Connections
 		c.admitted, c.rejected = int(st.Total)-healthyClients, int(st.Rejected)
-		return c.admitted+c.rejected >= dialed
+		if c.admitted+c.rejected < dialed {
+			return fmt.Errorf("%d admitted + %d rejected of %d dialed", c.admitted, c.rejected, dialed)
+		}
+		return nil
 	})
 	if c.admitted != maxConns-healthyClients || c.rejected != dialed-c.admitted {
 		t.Errorf("admitted %d, rejected %d of %d; want %d admitted and the rest rejected",
@@ -379,8 +383,11 @@ func TestHalfCloseAfterSending(t *testing.T) {
 			write(t, nc, req)
 			// Every request is handled, and the replies not yet read wait in
 			// the socket buffers and the server's, when the half-close arrives.
-			nettest.Eventually(t, "every request handled", func() bool {
-				return s.Stats().MessagesIn == uint64(tt.frames)
+			nettest.Eventually(t, "every request handled", func() error {
+				if in := s.Stats().MessagesIn; in != uint64(tt.frames) {
+					return fmt.Errorf("%d of %d requests handled", in, tt.frames)
+				}
+				return nil
 			})
 			if err := nc.(*net.TCPConn).CloseWrite(); err != nil {
 				t.Fatal(err)

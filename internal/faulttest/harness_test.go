@@ -125,10 +125,12 @@ func (r *recorder) reason(t testing.TB, nc net.Conn) error {
 	t.Helper()
 	addr := nc.LocalAddr().String()
 	var err error
-	nettest.Eventually(t, "disconnect of "+addr, func() bool {
+	nettest.Eventually(t, "disconnect of "+addr, func() error {
 		var ok bool
-		err, ok = r.closedReason(addr)
-		return ok
+		if err, ok = r.closedReason(addr); !ok {
+			return fmt.Errorf("no disconnect recorded for %s", addr)
+		}
+		return nil
 	})
 	return err
 }
@@ -138,11 +140,13 @@ func (r *recorder) session(t testing.TB, nc net.Conn) *session.Session {
 	t.Helper()
 	addr := nc.LocalAddr().String()
 	var s *session.Session
-	nettest.Eventually(t, "session of "+addr, func() bool {
+	nettest.Eventually(t, "session of "+addr, func() error {
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		s = r.sessions[addr]
-		return s != nil
+		if s = r.sessions[addr]; s == nil {
+			return fmt.Errorf("no session for %s among %d", addr, len(r.sessions))
+		}
+		return nil
 	})
 	return s
 }
@@ -306,16 +310,16 @@ func (h *healthy) check(t testing.TB) {
 	for i := range h.trips {
 		marks[i] = h.trips[i].Load()
 	}
-	nettest.Eventually(t, fmt.Sprintf("%d more round trips of every healthy client", more), func() bool {
+	nettest.Eventually(t, fmt.Sprintf("%d more round trips of every healthy client", more), func() error {
 		if h.failed() {
-			return true // reported below
+			return nil // reported below
 		}
 		for i := range h.trips {
-			if h.trips[i].Load() < marks[i]+more {
-				return false
+			if got := h.trips[i].Load(); got < marks[i]+more {
+				return fmt.Errorf("client %d at %d round trips; want %d", i, got, marks[i]+more)
 			}
 		}
-		return true
+		return nil
 	})
 	select {
 	case <-h.stop:

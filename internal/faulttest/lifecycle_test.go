@@ -237,7 +237,12 @@ func TestChurnWithStaleIDs(t *testing.T) {
 	close(stop)
 	bg.Wait()
 	lw.Wait()
-	nettest.Eventually(t, "every session closed", func() bool { return f.srv.Count() == 0 })
+	nettest.Eventually(t, "every session closed", func() error {
+		if n := f.srv.Count(); n != 0 {
+			return fmt.Errorf("%d sessions open", n)
+		}
+		return nil
+	})
 
 	mu.Lock()
 	reportErrors(t, errs)
@@ -349,13 +354,13 @@ func TestStopUnderLoad(t *testing.T) {
 			if raceEnabled {
 				under = int64(tt.window) // the race detector slows the readers down
 			}
-			nettest.Eventually(t, "the load under way", func() bool {
-				for _, p := range peers {
-					if p.got.Load() < under {
-						return false
+			nettest.Eventually(t, "the load under way", func() error {
+				for i, p := range peers {
+					if got := p.got.Load(); got < under {
+						return fmt.Errorf("peer %d got %d of %d", i, got, under)
 					}
 				}
-				return true
+				return nil
 			})
 
 			ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)

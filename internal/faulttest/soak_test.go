@@ -239,7 +239,12 @@ func TestSoak(t *testing.T) {
 	<-ctx.Done()
 	wg.Wait()
 	echo.check(t)
-	nettest.Eventually(t, "every session closed", func() bool { return f.srv.Count() == 0 })
+	nettest.Eventually(t, "every session closed", func() error {
+		if n := f.srv.Count(); n != 0 {
+			return fmt.Errorf("%d sessions open", n)
+		}
+		return nil
+	})
 
 	// Settle: goroutines and fds come back to where they started.
 	var end procStats

@@ -93,7 +93,12 @@ func TestLingerEndsWithReset(t *testing.T) {
 	if err := f.rec.reason(t, nc); err != engine.ErrPeerClosed {
 		t.Fatalf("reason = %v; want ErrPeerClosed (a clean half-close)", err)
 	}
-	nettest.Eventually(t, "the linger to end", func() bool { return f.srv.MemoryInUse() == 0 })
+	nettest.Eventually(t, "the linger to end", func() error {
+		if m := f.srv.MemoryInUse(); m != 0 {
+			return fmt.Errorf("%d bytes in use", m)
+		}
+		return nil
+	})
 	whole, partial, end := readFrames(nc, nettest.Timeout)
 	if !errors.Is(end, syscall.ECONNRESET) {
 		t.Fatalf("%d whole frames, %d bytes of a cut-off one, then %v; want a reset", whole, partial, end)
@@ -201,8 +206,11 @@ func TestMemoryBudgetHolds(t *testing.T) {
 		_, _ = nc.Write(append(hdr, body...)) // half a 1 MiB frame, never completed; a refused one is reset
 		conns = append(conns, nc)
 	}
-	nettest.Eventually(t, "the refused attackers closed", func() bool {
-		return f.errorCount("memory_limit") >= attackers-limit/frame
+	nettest.Eventually(t, "the refused attackers closed", func() error {
+		if n, want := f.errorCount("memory_limit"), uint64(attackers-limit/frame); n < want {
+			return fmt.Errorf("%d memory_limit errors; want at least %d", n, want)
+		}
+		return nil
 	})
 	close(stop)
 	if p := peak.Load(); p > limit+limit/16 {
@@ -220,7 +228,12 @@ func TestMemoryBudgetHolds(t *testing.T) {
 	for _, nc := range conns {
 		_ = nc.Close()
 	}
-	nettest.Eventually(t, "the budget to empty", func() bool { return f.srv.MemoryInUse() == 0 })
+	nettest.Eventually(t, "the budget to empty", func() error {
+		if m := f.srv.MemoryInUse(); m != 0 {
+			return fmt.Errorf("%d bytes in use", m)
+		}
+		return nil
+	})
 	t.Logf("budget %d MiB: peak in use %.1f MiB, %d of %d attackers closed with ErrMemoryLimit",
 		limit>>20, float64(peak.Load())/(1<<20), closedWith, attackers)
 	h.check(t)
@@ -302,7 +315,12 @@ func TestStopClosesEveryConnection(t *testing.T) {
 			}
 		}()
 	}
-	nettest.Eventually(t, "the first connections", func() bool { return dialed.Load() >= clients/3 })
+	nettest.Eventually(t, "the first connections", func() error {
+		if n := dialed.Load(); n < clients/3 {
+			return fmt.Errorf("%d of %d dialed", n, clients/3)
+		}
+		return nil
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), nettest.Timeout)
 	defer cancel()
 	if err := f.srv.Stop(ctx); err != nil {
@@ -343,13 +361,16 @@ func TestReplyNeverLandsInAnotherPeer(t *testing.T) {
 	f := newFixture(t, defaultWire, h, engine.WithLoops(1))
 	a, b := dial(t, f.addr), dial(t, f.addr)
 	var bs *session.Session
-	nettest.Eventually(t, "both sessions", func() bool {
+	nettest.Eventually(t, "both sessions", func() error {
 		v, ok := sessions.Load(b.LocalAddr().String())
 		if ok {
 			bs = v.(*session.Session)
 		}
 		_, okA := sessions.Load(a.LocalAddr().String())
-		return ok && okA
+		if !ok || !okA {
+			return fmt.Errorf("session of a: %v, of b: %v", okA, ok)
+		}
+		return nil
 	})
 	other.Store(bs)
 	stop := make(chan struct{})

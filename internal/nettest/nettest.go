@@ -24,16 +24,28 @@ import (
 // shared and the race detector is slow, but finite.
 const Timeout = 10 * time.Second
 
-// Eventually fails t unless cond becomes true before Timeout. It polls with a
-// short backoff; it does not stand in for synchronisation the code under test
-// should offer, it only bounds the wait for an asynchronous effect.
-func Eventually(t testing.TB, what string, cond func() bool) {
+// Eventually fails t unless cond returns nil before Timeout. cond returns an
+// error saying what it sees while it waits (fmt.Errorf("%d of %d connected",
+// n, want)); on timeout the failure names what and the last such error. It
+// polls with a short backoff; it does not stand in for synchronisation the code
+// under test should offer, it only bounds the wait for an asynchronous effect.
+func Eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
+	eventually(t, what, cond, Timeout)
+}
+
+// eventually is Eventually with its timeout given.
+func eventually(t testing.TB, what string, cond func() error, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
 	wait := 100 * time.Microsecond
-	for !cond() {
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", Timeout, what)
+			t.Fatalf("timed out after %v waiting for %s: last saw: %v", timeout, what, err)
 		}
 		time.Sleep(wait)
 		wait = min(wait*2, 20*time.Millisecond)
@@ -210,7 +222,12 @@ func (r *Recorder) Count(kind string) int { return len(r.Events(kind)) }
 // WaitCount waits until at least n events of kind were recorded.
 func (r *Recorder) WaitCount(t testing.TB, kind string, n int) []Event {
 	t.Helper()
-	Eventually(t, fmt.Sprintf("%d %s events", n, kind), func() bool { return r.Count(kind) >= n })
+	Eventually(t, fmt.Sprintf("%d %s events", n, kind), func() error {
+		if got := r.Count(kind); got < n {
+			return fmt.Errorf("%d of %d %s events", got, n, kind)
+		}
+		return nil
+	})
 	return r.Events(kind)
 }
 
@@ -218,14 +235,15 @@ func (r *Recorder) WaitCount(t testing.TB, kind string, n int) []Event {
 func (r *Recorder) Disconnect(t testing.TB, id uint64) error {
 	t.Helper()
 	var reason error
-	Eventually(t, fmt.Sprintf("disconnect of session %d", id), func() bool {
-		for _, e := range r.Events("disconnect") {
+	Eventually(t, fmt.Sprintf("disconnect of session %d", id), func() error {
+		evs := r.Events("disconnect")
+		for _, e := range evs {
 			if e.Session.ID() == id {
 				reason = e.Err
-				return true
+				return nil
 			}
 		}
-		return false
+		return fmt.Errorf("%d disconnects recorded, none of session %#x", len(evs), id)
 	})
 	return reason
 }

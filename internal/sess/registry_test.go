@@ -1,4 +1,4 @@
-package session
+package sess
 
 import (
 	"math"
@@ -165,8 +165,8 @@ func TestLargeFD(t *testing.T) {
 		if got := r.ByFD(fd); got != s {
 			t.Errorf("fd %d: ByFD = %p; want %p", fd, got, s)
 		}
-		var visited []*Session
-		r.Range(func(x *Session) bool { visited = append(visited, x); return true })
+		var visited []*Core
+		r.Range(func(x *Core) bool { visited = append(visited, x); return true })
 		if len(visited) != 1 || visited[0] != s {
 			t.Errorf("fd %d: Range visited %v; want only %p", fd, visited, s)
 		}
@@ -199,12 +199,12 @@ func TestRange(t *testing.T) {
 	r.Unregister(r.Register(9, nopWriter{}, nil, nil))
 
 	var got []int
-	r.Range(func(s *Session) bool { got = append(got, s.FD()); return true })
+	r.Range(func(s *Core) bool { got = append(got, s.FD()); return true })
 	if !slices.Equal(got, fds) {
 		t.Errorf("Range visited fds %v; want %v", got, fds)
 	}
 	visits := 0
-	r.Range(func(*Session) bool { visits++; return false })
+	r.Range(func(*Core) bool { visits++; return false })
 	if visits != 1 {
 		t.Errorf("Range with fn returning false visited %d sessions; want 1", visits)
 	}
@@ -296,7 +296,7 @@ func TestConcurrentRegisterGet(t *testing.T) {
 // groupFDs returns the fds of group's members, sorted, as RangeGroup sees them.
 func groupFDs(r *Registry, group string) []int {
 	var fds []int
-	r.RangeGroup(group, func(s *Session) bool { fds = append(fds, s.FD()); return true })
+	r.RangeGroup(group, func(s *Core) bool { fds = append(fds, s.FD()); return true })
 	slices.Sort(fds)
 	return fds
 }
@@ -348,7 +348,7 @@ func TestGroups(t *testing.T) {
 	}
 
 	visits := 0
-	r.RangeGroup("b", func(*Session) bool { visits++; return false })
+	r.RangeGroup("b", func(*Core) bool { visits++; return false })
 	if visits != 1 {
 		t.Errorf("RangeGroup with fn returning false visited %d members; want 1", visits)
 	}
@@ -444,7 +444,7 @@ func TestRangeGroupCallbackMayChangeGroups(t *testing.T) {
 		r.Register(fd, nopWriter{}, nil, nil).Join("g")
 	}
 	visits := 0
-	r.RangeGroup("g", func(s *Session) bool {
+	r.RangeGroup("g", func(s *Core) bool {
 		visits++
 		if s.FD()%2 == 0 {
 			s.Leave("g")
@@ -472,9 +472,9 @@ func TestZeroAllocs(t *testing.T) {
 		r.Register(1000+fd, nopWriter{}, nil, nil).Join("g")
 	}
 	id := s.ID()
-	var sink *Session
+	var sink *Core
 	visits := 0
-	r.RangeGroup("g", func(*Session) bool { return true }) // build the snapshot
+	r.RangeGroup("g", func(*Core) bool { return true }) // build the snapshot
 
 	tests := []struct {
 		name string
@@ -486,7 +486,7 @@ func TestZeroAllocs(t *testing.T) {
 		{name: "CountIn", fn: func() { s.CountIn(1, 100) }},
 		{name: "CountOut", fn: func() { s.CountOut(1, 100) }},
 		{name: "RangeGroup", fn: func() {
-			r.RangeGroup("g", func(*Session) bool { visits++; return true })
+			r.RangeGroup("g", func(*Core) bool { visits++; return true })
 		}},
 	}
 	for _, tt := range tests {
@@ -555,7 +555,7 @@ func BenchmarkRangeGroup(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		n := 0
-		r.RangeGroup("room", func(s *Session) bool {
+		r.RangeGroup("room", func(s *Core) bool {
 			_ = s.Send(payload)
 			n++
 			return true

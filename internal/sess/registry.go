@@ -1,4 +1,4 @@
-package session
+package sess
 
 import (
 	"fmt"
@@ -22,8 +22,8 @@ const (
 // slot is the registry's entry for one fd. Once made, a slot is never freed,
 // so its generation keeps counting across sessions on the fd.
 type slot struct {
-	gen  atomic.Uint32           // generation of the last session registered on the fd
-	sess atomic.Pointer[Session] // the registered session, or nil
+	gen  atomic.Uint32        // generation of the last session registered on the fd
+	sess atomic.Pointer[Core] // the registered session, or nil
 }
 
 type chunk [chunkSize]slot
@@ -81,6 +81,13 @@ func (r *Registry) slot(fd int, create bool) *slot {
 	return sl
 }
 
+// NewOuter, when set, makes the value a session's Core lives in and returns it
+// with a pointer to that Core, which must be zero. Package session sets it in
+// its init to make a session.Session, so a session costs one allocation and
+// Core.Outer returns the *session.Session. Nil (a test of this package alone):
+// Register allocates a bare Core.
+var NewOuter func() (outer any, c *Core)
+
 // Register makes the session for a new connection on fd and returns it in
 // StateConnecting. It bumps the fd slot's generation, so the new ID differs
 // from that of every earlier session on the fd (until the 32-bit generation
@@ -90,7 +97,7 @@ func (r *Registry) slot(fd int, create bool) *slot {
 //
 // Register is called by the transport, on event loops, several at once.
 // It panics if fd is negative or does not fit in 32 bits.
-func (r *Registry) Register(fd int, w Writer, local, remote net.Addr) *Session {
+func (r *Registry) Register(fd int, w Writer, local, remote net.Addr) *Core {
 	if fd < 0 || uint64(fd) > math.MaxUint32 {
 		panic(fmt.Sprintf("session: Register: fd %d out of range", fd))
 	}
@@ -100,14 +107,20 @@ func (r *Registry) Register(fd int, w Writer, local, remote net.Addr) *Session {
 		gen = sl.gen.Add(1)
 	}
 	now := time.Now()
-	s := &Session{
-		id:          uint64(gen)<<32 | uint64(fd),
-		reg:         r,
-		w:           w,
-		local:       local,
-		remote:      remote,
-		connectedAt: now,
+	var s *Core
+	var outer any
+	if NewOuter != nil {
+		outer, s = NewOuter()
+	} else {
+		s = new(Core)
+		outer = s
 	}
+	s.id = uint64(gen)<<32 | uint64(fd)
+	s.outer = outer
+	s.reg = r
+	s.w = w
+	s.local, s.remote = local, remote
+	s.connectedAt = now
 	s.lastActive.Store(now.UnixNano())
 	if sl.sess.Swap(s) == nil {
 		r.n.Add(1)
@@ -119,7 +132,7 @@ func (r *Registry) Register(fd int, w Writer, local, remote net.Addr) *Session {
 // its fd slot. If the slot already holds a newer session, that session is left
 // alone. Unregister is idempotent and is called by the transport when the
 // connection closes.
-func (r *Registry) Unregister(s *Session) {
+func (r *Registry) Unregister(s *Core) {
 	s.mu.Lock()
 	s.state.Store(uint32(StateClosed)) // under mu: no Join can follow
 	groups := s.groups
@@ -140,7 +153,7 @@ func (r *Registry) Unregister(s *Session) {
 // Get returns the registered session with the given ID, or nil if there is
 // none: unknown, unregistered, or stale (its fd now holds a newer session).
 // It takes no lock and does not allocate.
-func (r *Registry) Get(id uint64) *Session {
+func (r *Registry) Get(id uint64) *Core {
 	sl := r.slot(int(uint32(id)), false)
 	if sl == nil {
 		return nil
@@ -153,7 +166,7 @@ func (r *Registry) Get(id uint64) *Session {
 
 // ByFD returns the session registered on fd, or nil.
 // It takes no lock and does not allocate.
-func (r *Registry) ByFD(fd int) *Session {
+func (r *Registry) ByFD(fd int) *Core {
 	if sl := r.slot(fd, false); sl != nil {
 		return sl.sess.Load()
 	}
@@ -167,7 +180,7 @@ func (r *Registry) Len() int { return int(r.n.Load()) }
 // 1<<22, until fn returns false. It takes no lock: fn may call any method,
 // and sessions registered or unregistered during Range may or may not be
 // visited.
-func (r *Registry) Range(fn func(*Session) bool) {
+func (r *Registry) Range(fn func(*Core) bool) {
 	for i := range r.table {
 		c := r.table[i].Load()
 		if c == nil {
@@ -188,10 +201,10 @@ func (r *Registry) Range(fn func(*Session) bool) {
 
 // bigSessions returns the sessions on fds past the table, rare with ordinary
 // fd limits; nil (no allocation) when there are none.
-func (r *Registry) bigSessions() []*Session {
+func (r *Registry) bigSessions() []*Core {
 	r.bigMu.Lock()
 	defer r.bigMu.Unlock()
-	var out []*Session
+	var out []*Core
 	for _, sl := range r.big {
 		if s := sl.sess.Load(); s != nil {
 			out = append(out, s)

@@ -4,10 +4,41 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/session"
 )
+
+func ExampleServer() {
+	srv, err := engine.NewServer(engine.HandlerFuncs{
+		Message: func(s *session.Session, msg []byte) { _ = s.Send(msg) }, // echo
+	}, engine.WithLogger(quiet))
+	if err != nil {
+		panic(err)
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		panic(err)
+	}
+	defer srv.Stop(context.Background())
+
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		panic(err)
+	}
+	defer conn.Close()
+	// The default codec: a 4-byte big-endian length, then the payload.
+	if _, err := conn.Write([]byte{0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'}); err != nil {
+		panic(err)
+	}
+	reply := make([]byte, 9)
+	if _, err := io.ReadFull(conn, reply); err != nil {
+		panic(err)
+	}
+	fmt.Printf("%q\n", reply[4:])
+	// Output: "hello"
+}
 
 func ExampleDial() {
 	done := make(chan struct{})

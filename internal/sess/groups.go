@@ -1,24 +1,24 @@
-package session
+package sess
 
 import "sync/atomic"
 
 // group is a set of sessions. Its members map is guarded by Registry.gmu.
 type group struct {
-	members map[*Session]struct{}
+	members map[*Core]struct{}
 	// snap holds the members as a slice for RangeGroup; a change sets it to
 	// nil and the next RangeGroup rebuilds it. Written only under gmu (read
 	// or write lock), so a stale slice is never stored after a change.
-	snap atomic.Pointer[[]*Session]
+	snap atomic.Pointer[[]*Core]
 }
 
 // join adds s to the named group and returns its new member count.
 // Called with s.mu held.
-func (r *Registry) join(s *Session, name string) int {
+func (r *Registry) join(s *Core, name string) int {
 	r.gmu.Lock()
 	defer r.gmu.Unlock()
 	g := r.groups[name]
 	if g == nil {
-		g = &group{members: make(map[*Session]struct{})}
+		g = &group{members: make(map[*Core]struct{})}
 		r.groups[name] = g
 	}
 	g.members[s] = struct{}{}
@@ -29,7 +29,7 @@ func (r *Registry) join(s *Session, name string) int {
 // leave removes s from the named groups and deletes those left empty. It
 // appends each group's new member count to counts and returns it. Called
 // with s.mu held.
-func (r *Registry) leave(s *Session, counts []int, names ...string) []int {
+func (r *Registry) leave(s *Core, counts []int, names ...string) []int {
 	r.gmu.Lock()
 	defer r.gmu.Unlock()
 	for _, name := range names {
@@ -81,7 +81,7 @@ func (r *Registry) Groups() []string {
 // snapshot shared with other callers: it must not be modified, and stays
 // valid (as a snapshot) for as long as it is held. It does not allocate unless
 // the membership changed since the group's previous snapshot.
-func (r *Registry) Members(name string) []*Session {
+func (r *Registry) Members(name string) []*Core {
 	r.gmu.RLock()
 	defer r.gmu.RUnlock()
 	g := r.groups[name]
@@ -91,7 +91,7 @@ func (r *Registry) Members(name string) []*Session {
 	if p := g.snap.Load(); p != nil {
 		return *p
 	}
-	m := make([]*Session, 0, len(g.members))
+	m := make([]*Core, 0, len(g.members))
 	for s := range g.members {
 		m = append(m, s)
 	}
@@ -106,7 +106,7 @@ func (r *Registry) Members(name string) []*Session {
 // during the iteration may still be visited. It does not allocate unless the
 // membership changed since the previous RangeGroup on the group, in which case
 // it builds one new snapshot.
-func (r *Registry) RangeGroup(group string, fn func(*Session) bool) {
+func (r *Registry) RangeGroup(group string, fn func(*Core) bool) {
 	for _, s := range r.Members(group) {
 		if !fn(s) {
 			return
