@@ -394,37 +394,7 @@ func (r *reqRun) report(phase Phase) {
 // result builds the Result from the final tally and histogram. Requests
 // still outstanding count as unanswered.
 func (r *reqRun) result(t tally, h *hdrhistogram.Histogram) Result {
-	res := Result{
-		Name:        r.cfg.Name,
-		Conns:       r.cfg.Conns,
-		Payload:     r.cfg.Payload,
-		InFlight:    r.cfg.Requests,
-		Start:       r.base.Add(time.Duration(r.measStart.Load())),
-		Duration:    time.Duration(r.measEnd.Load() - r.measStart.Load()),
-		Messages:    t.messages,
-		Bytes:       t.bytes,
-		ClosedEarly: t.closedEarly,
-		ClosedLater: t.closedLater,
-		Mismatches:  t.mismatches,
-		Unanswered:  t.unanswered + t.outstanding,
-		Latency: Latency{
-			P50:  float64(h.ValueAtQuantile(50)),
-			P90:  float64(h.ValueAtQuantile(90)),
-			P99:  float64(h.ValueAtQuantile(99)),
-			P999: float64(h.ValueAtQuantile(99.9)),
-			Max:  float64(h.Max()),
-			Mean: h.Mean(),
-		},
-	}
-	res.Errors = res.ClosedEarly + res.ClosedLater + res.Rejected + res.Mismatches + res.Unanswered
-	if s := res.Duration.Seconds(); s > 0 {
-		res.MsgsPerSec = float64(t.messages) / s
-		res.MBPerSec = float64(t.bytes) / 1e6 / s
-	}
-	if h.TotalCount() > 0 {
-		for _, q := range percentilePoints {
-			res.Percentiles = append(res.Percentiles, Percentile{Percentile: q, Micros: float64(h.ValueAtQuantile(q))})
-		}
-	}
+	res := Result{Name: r.cfg.Name, Conns: r.cfg.Conns, Payload: r.cfg.Payload, InFlight: r.cfg.Requests}
+	res.fill(t, h, r.base.Add(time.Duration(r.measStart.Load())), time.Duration(r.measEnd.Load()-r.measStart.Load()))
 	return res
 }

@@ -669,32 +669,35 @@ func (r *run) report(phase Phase) {
 // still outstanding are lost: they count as errors.
 func (r *run) result(t tally, h *hdrhistogram.Histogram) Result {
 	res := Result{
-		Name:        r.cfg.Name,
-		Conns:       r.cfg.Conns,
-		Payload:     r.cfg.Payload,
-		InFlight:    r.cfg.InFlight,
-		Rate:        r.cfg.Rate,
-		Idle:        r.cfg.Idle,
-		Start:       r.base.Add(time.Duration(r.measStart.Load())),
-		Duration:    time.Duration(r.measEnd.Load() - r.measStart.Load()),
-		Messages:    t.messages,
-		Bytes:       t.bytes,
-		ClosedEarly: t.closedEarly,
-		ClosedLater: t.closedLater,
-		Rejected:    t.rejected,
-		Mismatches:  t.mismatches,
-		Unanswered:  t.unanswered + t.outstanding,
-		Latency: Latency{
-			P50:  float64(h.ValueAtQuantile(50)),
-			P90:  float64(h.ValueAtQuantile(90)),
-			P99:  float64(h.ValueAtQuantile(99)),
-			P999: float64(h.ValueAtQuantile(99.9)),
-			Max:  float64(h.Max()),
-			Mean: h.Mean(),
-		},
+		Name:     r.cfg.Name,
+		Conns:    r.cfg.Conns,
+		Payload:  r.cfg.Payload,
+		InFlight: r.cfg.InFlight,
+		Rate:     r.cfg.Rate,
+		Idle:     r.cfg.Idle,
+	}
+	res.fill(t, h, r.base.Add(time.Duration(r.measStart.Load())), time.Duration(r.measEnd.Load()-r.measStart.Load()))
+	return res
+}
+
+// fill sets res's figures from the final tally and histogram of a window of
+// dur from start: counts, errors (what is still outstanding counts as
+// unanswered), rates and latencies.
+func (res *Result) fill(t tally, h *hdrhistogram.Histogram, start time.Time, dur time.Duration) {
+	res.Start, res.Duration = start, dur
+	res.Messages, res.Bytes = t.messages, t.bytes
+	res.ClosedEarly, res.ClosedLater, res.Rejected = t.closedEarly, t.closedLater, t.rejected
+	res.Mismatches, res.Unanswered = t.mismatches, t.unanswered+t.outstanding
+	res.Latency = Latency{
+		P50:  float64(h.ValueAtQuantile(50)),
+		P90:  float64(h.ValueAtQuantile(90)),
+		P99:  float64(h.ValueAtQuantile(99)),
+		P999: float64(h.ValueAtQuantile(99.9)),
+		Max:  float64(h.Max()),
+		Mean: h.Mean(),
 	}
 	res.Errors = res.ClosedEarly + res.ClosedLater + res.Rejected + res.Mismatches + res.Unanswered
-	if s := res.Duration.Seconds(); s > 0 {
+	if s := dur.Seconds(); s > 0 {
 		res.MsgsPerSec = float64(t.messages) / s
 		res.MBPerSec = float64(t.bytes) / 1e6 / s
 	}
@@ -703,7 +706,6 @@ func (r *run) result(t tally, h *hdrhistogram.Histogram) Result {
 			res.Percentiles = append(res.Percentiles, Percentile{Percentile: q, Micros: float64(h.ValueAtQuantile(q))})
 		}
 	}
-	return res
 }
 
 func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, histMaxMicros, 3) }
