@@ -99,11 +99,10 @@ func LoadRequests(ctx context.Context, cfg RequestLoadConfig) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	r := &reqRun{cfg: cfg, base: time.Now(), pattern: newPayloads(cfg.Payload).pattern[:cfg.Payload]}
+	r := &reqRun{cfg: cfg, window: newWindow(cfg.Warmup, cfg.Status), pattern: newPayloads(cfg.Payload).pattern[:cfg.Payload]}
 	r.start.Store(math.MaxInt64)
 	r.measStart.Store(math.MaxInt64)
 	r.measEnd.Store(math.MaxInt64)
-	r.lastReport = r.base
 	defer r.close()
 
 	r.report(PhaseConnect)
@@ -115,7 +114,7 @@ func LoadRequests(ctx context.Context, cfg RequestLoadConfig) (Result, error) {
 	r.measStart.Store(start + int64(cfg.Warmup))
 	r.measEnd.Store(start + int64(cfg.Warmup+cfg.Duration))
 	r.begin()
-	if err := r.wait(ctx); err != nil {
+	if err := r.wait(ctx, r.report); err != nil {
 		return Result{}, err
 	}
 	r.drain()
@@ -128,19 +127,11 @@ func LoadRequests(ctx context.Context, cfg RequestLoadConfig) (Result, error) {
 // reqRun is the state of one LoadRequests call.
 type reqRun struct {
 	cfg     RequestLoadConfig
-	base    time.Time // timestamps are nanoseconds since base, on the monotonic clock
-	pattern []byte    // the body sent, less its first 8 bytes (the send time)
+	pattern []byte // the body sent, less its first 8 bytes (the send time)
 	conns   []*reqConn
+	window
 
-	start     atomic.Int64 // when traffic began
-	measStart atomic.Int64 // requests sent from here on are measured...
-	measEnd   atomic.Int64 // ...up to here, when sending stops
-	stopped   atomic.Bool  // the run is over: connection closes are expected
-
-	// Used by report only, on LoadRequests's goroutine.
-	lastEchoes int64
-	lastReport time.Time
-	lastRate   float64
+	stopped atomic.Bool // the run is over: connection closes are expected
 }
 
 // reqConn is one connection of a request run.
@@ -157,8 +148,6 @@ type reqConn struct {
 	answered bool // an answer has come
 	lost     bool // the connection was lost (counted once)
 }
-
-func (r *reqRun) now() int64 { return int64(time.Since(r.base)) }
 
 // quiet discards the load generator's engine and envelope logs: lost
 // connections show in the result.
@@ -274,42 +263,6 @@ func (c *reqConn) answer(reply []byte, err error) {
 	}
 }
 
-// wait lets the warm-up and the measured window run, reporting progress.
-func (r *reqRun) wait(ctx context.Context) error {
-	tick := time.NewTicker(statusEvery)
-	defer tick.Stop()
-	phase := PhaseWarmup
-	if r.cfg.Warmup == 0 {
-		phase = PhaseMeasure
-	}
-	r.report(phase)
-	for {
-		until := r.measEnd.Load()
-		if phase == PhaseWarmup {
-			until = r.measStart.Load()
-		}
-		timer := time.NewTimer(time.Duration(until - r.now()))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			if phase == PhaseWarmup {
-				return ctx.Err()
-			}
-			r.measEnd.Store(r.now())
-			return nil
-		case <-tick.C:
-			r.report(phase)
-		case <-timer.C:
-			if phase == PhaseMeasure {
-				return nil
-			}
-			phase = PhaseMeasure
-			r.report(phase)
-		}
-		timer.Stop()
-	}
-}
-
 // drain waits up to drainTimeout for the answers still due.
 func (r *reqRun) drain() {
 	r.report(PhaseDrain)
@@ -360,41 +313,12 @@ func (r *reqRun) gather(hist bool) (tally, *hdrhistogram.Histogram) {
 }
 
 // report calls cfg.Status, if set, with the progress so far.
-func (r *reqRun) report(phase Phase) {
-	if r.cfg.Status == nil {
-		return
-	}
-	now := time.Now()
-	p := Progress{Phase: phase, Elapsed: now.Sub(r.base), Conns: len(r.conns)}
-	switch phase {
-	case PhaseWarmup:
-		p.Elapsed, p.Of = now.Sub(r.base.Add(time.Duration(r.start.Load()))), r.cfg.Warmup
-	case PhaseMeasure:
-		p.Elapsed, p.Of = now.Sub(r.base.Add(time.Duration(r.measStart.Load()))), time.Duration(r.measEnd.Load()-r.measStart.Load())
-	case PhaseDrain, PhaseDone:
-		p.Elapsed = now.Sub(r.base.Add(time.Duration(r.measEnd.Load())))
-	}
-	p.Elapsed = max(p.Elapsed, 0)
-	if phase != PhaseConnect {
-		t, h := r.gather(true)
-		if dt := now.Sub(r.lastReport); dt >= statusEvery/2 {
-			r.lastRate = float64(t.echoes-r.lastEchoes) / dt.Seconds()
-			r.lastEchoes, r.lastReport = t.echoes, now
-		}
-		p.Rate = r.lastRate
-		p.P99 = float64(h.ValueAtQuantile(99))
-		p.Messages = t.messages
-		p.Errors = t.errs()
-	} else {
-		r.lastReport = now
-	}
-	r.cfg.Status(p)
-}
+func (r *reqRun) report(phase Phase) { r.window.report(phase, len(r.conns), r.gather) }
 
 // result builds the Result from the final tally and histogram. Requests
 // still outstanding count as unanswered.
 func (r *reqRun) result(t tally, h *hdrhistogram.Histogram) Result {
-	res := Result{Name: r.cfg.Name, Conns: r.cfg.Conns, Payload: r.cfg.Payload, InFlight: r.cfg.Requests}
-	res.fill(t, h, r.base.Add(time.Duration(r.measStart.Load())), time.Duration(r.measEnd.Load()-r.measStart.Load()))
+	res := r.window.result(t, h)
+	res.Name, res.Conns, res.Payload, res.InFlight = r.cfg.Name, r.cfg.Conns, r.cfg.Payload, r.cfg.Requests
 	return res
 }

@@ -257,7 +257,7 @@ func Load(ctx context.Context, cfg LoadConfig) (Result, error) {
 	r.measStart.Store(start + int64(cfg.Warmup))
 	r.measEnd.Store(start + int64(cfg.Warmup+cfg.Duration))
 	r.begin()
-	if err := r.wait(ctx); err != nil {
+	if err := r.wait(ctx, r.report); err != nil {
 		return Result{}, err
 	}
 	r.stopPacers()
@@ -274,15 +274,12 @@ type run struct {
 	cfg      LoadConfig
 	codec    *codec.LengthField
 	payloads payloads
-	base     time.Time // timestamps are nanoseconds since base, on the monotonic clock
-	interval float64   // open loop: nanoseconds between two bursts of InFlight messages
+	interval float64 // open loop: nanoseconds between two bursts of InFlight messages
 	loops    []*loop
+	window
 
-	start     atomic.Int64 // when traffic began
-	measStart atomic.Int64 // messages sent from here on are measured...
-	measEnd   atomic.Int64 // ...up to here, when sending stops
-	stopped   atomic.Bool  // the run is over: connection closes are expected
-	open      atomic.Int64 // connections open
+	stopped atomic.Bool  // the run is over: connection closes are expected
+	open    atomic.Int64 // connections open
 
 	hs         *tlsio.Handshaker // with cfg.TLS: the handshake pool
 	handshakes atomic.Int64      // TLS handshakes that succeeded
@@ -290,13 +287,6 @@ type run struct {
 
 	pacers sync.WaitGroup // open-loop pacer goroutines
 	quit   chan struct{}  // closed to stop the pacers
-
-	// Used by report only, on Load's goroutine.
-	lastEchoes int64
-	lastReport time.Time
-	lastRate   float64
-	lastPhase  Phase     // of the last Status call
-	lastShown  time.Time // when it was made
 }
 
 func newRun(cfg LoadConfig) (*run, error) {
@@ -304,11 +294,10 @@ func newRun(cfg LoadConfig) (*run, error) {
 		cfg:      cfg,
 		codec:    codec.Default(),
 		payloads: newPayloads(cfg.Payload),
-		base:     time.Now(),
+		window:   newWindow(cfg.Warmup, cfg.Status),
 		quit:     make(chan struct{}),
 		hs:       newHandshaker(cfg),
 	}
-	r.lastReport = r.base
 	if cfg.Rate > 0 {
 		r.interval = 1e9 * float64(cfg.InFlight) / float64(cfg.Rate)
 	}
@@ -348,9 +337,6 @@ func newRun(cfg LoadConfig) (*run, error) {
 // mechanism, and why the engine stays level-triggered, are in
 // docs/architecture.md (gnet facts) and docs/bench/NOTES.md.
 var oneReadPerEvent = gnet.WithEdgeTriggeredIOChunk(2)
-
-// now returns the time since r.base in nanoseconds.
-func (r *run) now() int64 { return int64(time.Since(r.base)) }
 
 // connect opens every connection, dialConcurrency at a time, and enrolls
 // connection id in loop id % len(r.loops). With TLS a connect keeps its slot
@@ -526,42 +512,6 @@ func (r *run) begin() {
 	}
 }
 
-// wait lets the warm-up and the measured window run, reporting progress.
-func (r *run) wait(ctx context.Context) error {
-	tick := time.NewTicker(statusEvery)
-	defer tick.Stop()
-	phase := PhaseWarmup
-	if r.cfg.Warmup == 0 {
-		phase = PhaseMeasure
-	}
-	r.report(phase)
-	for {
-		until := r.measEnd.Load()
-		if phase == PhaseWarmup {
-			until = r.measStart.Load()
-		}
-		timer := time.NewTimer(time.Duration(until - r.now()))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			if phase == PhaseWarmup {
-				return ctx.Err()
-			}
-			r.measEnd.Store(r.now())
-			return nil
-		case <-tick.C:
-			r.report(phase)
-		case <-timer.C:
-			if phase == PhaseMeasure {
-				return nil
-			}
-			phase = PhaseMeasure
-			r.report(phase)
-		}
-		timer.Stop()
-	}
-}
-
 // stopPacers stops the open-loop pacers, if any, and waits for them.
 func (r *run) stopPacers() {
 	select {
@@ -628,55 +578,14 @@ func (r *run) gather(hist bool) (tally, *hdrhistogram.Histogram) {
 }
 
 // report calls cfg.Status, if set, with the progress so far.
-func (r *run) report(phase Phase) {
-	if r.cfg.Status == nil {
-		return
-	}
-	now := time.Now()
-	if phase == r.lastPhase && now.Sub(r.lastShown) < statusEvery/2 {
-		return // a tick right after the phase began: it would say the same
-	}
-	r.lastPhase, r.lastShown = phase, now
-	p := Progress{Phase: phase, Elapsed: now.Sub(r.base), Conns: int(r.open.Load())}
-	switch phase { // the time in the phase, from its start on the run's clock
-	case PhaseWarmup:
-		p.Elapsed, p.Of = now.Sub(r.base.Add(time.Duration(r.start.Load()))), r.cfg.Warmup
-	case PhaseMeasure:
-		p.Elapsed, p.Of = now.Sub(r.base.Add(time.Duration(r.measStart.Load()))), time.Duration(r.measEnd.Load()-r.measStart.Load())
-	case PhaseDrain, PhaseDone:
-		p.Elapsed = max(now.Sub(r.base.Add(time.Duration(r.measEnd.Load()))), 0)
-	}
-	p.Elapsed = max(p.Elapsed, 0)
-	if phase != PhaseConnect {
-		t, h := r.gather(true)
-		// A report right after another (at a change of phase) repeats its
-		// rate rather than divide by a tiny interval.
-		if dt := now.Sub(r.lastReport); dt >= statusEvery/2 {
-			r.lastRate = float64(t.echoes-r.lastEchoes) / dt.Seconds()
-			r.lastEchoes, r.lastReport = t.echoes, now
-		}
-		p.Rate = r.lastRate
-		p.P99 = float64(h.ValueAtQuantile(99))
-		p.Messages = t.messages
-		p.Errors = t.errs()
-	} else {
-		r.lastReport = now
-	}
-	r.cfg.Status(p)
-}
+func (r *run) report(phase Phase) { r.window.report(phase, int(r.open.Load()), r.gather) }
 
 // result builds the Result from the final tally and histogram. Messages
 // still outstanding are lost: they count as errors.
 func (r *run) result(t tally, h *hdrhistogram.Histogram) Result {
-	res := Result{
-		Name:     r.cfg.Name,
-		Conns:    r.cfg.Conns,
-		Payload:  r.cfg.Payload,
-		InFlight: r.cfg.InFlight,
-		Rate:     r.cfg.Rate,
-		Idle:     r.cfg.Idle,
-	}
-	res.fill(t, h, r.base.Add(time.Duration(r.measStart.Load())), time.Duration(r.measEnd.Load()-r.measStart.Load()))
+	res := r.window.result(t, h)
+	res.Name, res.Conns, res.Payload = r.cfg.Name, r.cfg.Conns, r.cfg.Payload
+	res.InFlight, res.Rate, res.Idle = r.cfg.InFlight, r.cfg.Rate, r.cfg.Idle
 	return res
 }
 
