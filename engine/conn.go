@@ -36,11 +36,10 @@ type conn struct {
 
 	// Write side (write.go).
 	busy   atomic.Bool                // written by the loop: it is in OnTraffic for this conn and will write what is queued
-	unsent atomic.Int64               // written by the loop: bytes taken from the queue that the socket has not taken yet
+	unsent atomic.Int64               // written by the loop: bytes taken from the queue that the socket has not taken yet, as counted in the memory budget
 	wq     []byte                     // owned by the loop: those bytes, from wqOff on
 	wqOff  int                        // owned by the loop
 	wqBuf  *bytebufferpool.ByteBuffer // owned by the loop: wq's buffer when it came from the pool
-	held   int64                      // owned by the loop: bytes of wq counted in the memory budget
 
 	wmu sync.Mutex // guards in
 	in  inbox      // jobs waiting for a worker (WithWorkers only)

@@ -116,9 +116,9 @@ func (w *waiter) linger(c *conn) bool {
 	if err != nil {
 		return false
 	}
-	l := &lingerer{fd: fd, buf: c.wqBuf, data: c.wq, off: c.wqOff, held: c.held, deadline: time.Now().Add(d)}
-	c.wq, c.wqBuf, c.wqOff, c.held = nil, nil, 0, 0
-	c.unsent.Store(0)
+	l := &lingerer{fd: fd, buf: c.wqBuf, data: c.wq, off: c.wqOff, held: c.unsent.Load(), deadline: time.Now().Add(d)}
+	c.wq, c.wqBuf, c.wqOff = nil, nil, 0
+	c.unsent.Store(0) // the budget's share moves to the lingerer
 	w.lingering[fd] = l
 	if w.p.watch(fd, true, false) != nil {
 		w.end(l, true)

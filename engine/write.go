@@ -241,11 +241,8 @@ func (c *conn) settle() {
 	if left == 0 {
 		c.dropQueue()
 	}
-	if left != c.unsent.Load() {
-		c.unsent.Store(left)
-	}
-	if d := left - c.held; d != 0 {
-		c.held = left
+	if d := left - c.unsent.Load(); d != 0 {
+		c.unsent.Store(left) // also what the memory budget counts for c's write queue
 		if !c.t.mem.add(d, left) {
 			c.fail(fmt.Errorf("%w: %d bytes unsent to this peer", ErrMemoryLimit, left), metrics.MemoryLimit)
 			return
@@ -302,11 +299,10 @@ func (c *conn) endWrites(reason error) {
 // abandonQueue drops the write queue and gives back its memory.
 func (c *conn) abandonQueue() {
 	c.dropQueue()
-	if c.held != 0 {
-		c.t.mem.add(-c.held, 0)
-		c.held = 0
+	if n := c.unsent.Load(); n != 0 {
+		c.t.mem.add(-n, 0)
+		c.unsent.Store(0)
 	}
-	c.unsent.Store(0)
 }
 
 // hasUnsent reports whether c has bytes queued, is in an OnTraffic that will
