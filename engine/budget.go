@@ -70,11 +70,9 @@ func (b *budget) reclaim() {
 			held int64
 		}
 		var hs []holder
-		b.t.reg.Range(func(x *sess.Core) bool {
-			if c, ok := x.Writer().(*conn); ok {
-				if h := c.holding(); h >= bigHolding {
-					hs = append(hs, holder{c, h})
-				}
+		b.t.rangeConns(func(_ *sess.Core, c *conn) bool {
+			if h := c.holding(); h >= bigHolding {
+				hs = append(hs, holder{c, h})
 			}
 			return true
 		})

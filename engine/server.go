@@ -161,20 +161,18 @@ func (s *Server) Stop(ctx context.Context) error {
 // input is no longer decoded (see conn.read), so exactly what Send accepted
 // before Stop goes out.
 func (s *Server) drain(ctx context.Context) {
-	s.t.reg.Range(func(x *sess.Core) bool {
-		if c, ok := x.Writer().(*conn); ok {
-			c.mu.Lock()
-			c.closing = true
-			c.mu.Unlock()
-		}
+	s.t.rangeConns(func(_ *sess.Core, c *conn) bool {
+		c.mu.Lock()
+		c.closing = true
+		c.mu.Unlock()
 		return true
 	})
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		busy := false
-		s.t.reg.Range(func(x *sess.Core) bool {
-			if c, ok := x.Writer().(*conn); ok && c.hasUnsent() {
+		s.t.rangeConns(func(_ *sess.Core, c *conn) bool {
+			if c.hasUnsent() {
 				busy = true
 				_ = c.gc.Wake(nil) // OnTraffic writes what is queued
 			}
@@ -321,13 +319,13 @@ func (s *Server) sweepLoop(idle, frame time.Duration, stop chan struct{}) {
 			return
 		case <-tick.C:
 			now := s.t.clock.now() // the clock the loops use
-			s.t.reg.Range(func(x *sess.Core) bool {
+			s.t.rangeConns(func(x *sess.Core, c *conn) bool {
 				if idle > 0 && x.LastActive().UnixNano() < now-int64(idle) {
 					x.Close(fmt.Errorf("%w: no complete message for %v", ErrIdleTimeout, idle))
 					s.t.src.Error(metrics.IdleTimeout)
 					return true
 				}
-				if c, ok := x.Writer().(*conn); ok && frame > 0 {
+				if frame > 0 {
 					if at := c.partAt.Load(); at != 0 && at < now-int64(frame) {
 						c.fail(fmt.Errorf("%w: a frame begun %v ago is not complete", ErrFrameTimeout, time.Duration(now-at).Round(time.Millisecond)), metrics.FrameTimeout)
 					}

@@ -323,3 +323,14 @@ func writeFailed(err error) error {
 // sessionOf returns the session.Session that holds c: package session makes
 // every Core inside one (sess.NewOuter).
 func sessionOf(c *sess.Core) *session.Session { return c.Outer().(*session.Session) }
+
+// rangeConns calls fn for every registered session and its connection, until
+// fn returns false. Like Registry.Range it takes no lock. A session can be
+// visited before open has set c.s and c.sc: fn reaches the session through x,
+// and c only through its atomics and its mutex.
+func (t *transport) rangeConns(fn func(x *sess.Core, c *conn) bool) {
+	t.reg.Range(func(x *sess.Core) bool {
+		c, ok := x.Writer().(*conn)
+		return !ok || fn(x, c)
+	})
+}
