@@ -440,25 +440,9 @@ func (c *conn) sealBatch(b, raw *bytebufferpool.ByteBuffer, lent bool, msgs, byt
 	return l.seal, err
 }
 
-// flushTLS is flush for a TLS connection: the batch is encrypted into the
-// loop's ciphertext buffer, then written like a plaintext batch.
-func (c *conn) flushTLS() bool {
-	c.busy.Store(false)
-	c.mu.Lock()
-	b, raw, lent, msgs, bytes := c.out, c.raw, c.lent, c.outMsgs, c.outBytes
-	c.out, c.raw, c.lent, c.outMsgs, c.outBytes = nil, nil, false, 0, 0
-	c.wakeQueued = false
-	c.mu.Unlock()
-	if b == nil && raw == nil {
-		if c.wqOff == len(c.wq) {
-			return true
-		}
-		if err := c.writeQueue(); err != nil {
-			return c.broken(err)
-		}
-		c.settle()
-		return true
-	}
+// flushSealed is flush's write of a TLS connection's batch: it is encrypted
+// into the loop's ciphertext buffer, then written like a plaintext batch.
+func (c *conn) flushSealed(b, raw *bytebufferpool.ByteBuffer, lent bool, msgs, bytes int) bool {
 	seal, err := c.sealBatch(b, raw, lent, msgs, bytes, false)
 	if err != nil {
 		c.loop.keepSeal(seal)

@@ -57,7 +57,7 @@ type transport struct {
 type loop struct {
 	shard *metrics.Shard             // the loop's metrics shard, so that each shard has one writer
 	out   *bytebufferpool.ByteBuffer // lent to the connection the loop is serving (see conn.queue)
-	seal  []byte                     // TLS: the records of the batch being written (see conn.flushTLS)
+	seal  []byte                     // TLS: the records of the batch being written (see conn.flushSealed)
 	plain []byte                     // TLS: the plaintext of the input being decoded (see conn.readTLS)
 }
 

@@ -110,17 +110,17 @@ func (c *conn) claimWake() bool {
 // not take before. It runs on the loop at the end of OnTraffic. It reports
 // false if the socket failed: the connection must close, c.reason says why.
 func (c *conn) flush() bool {
-	if c.tls != nil {
-		return c.flushTLS()
-	}
 	c.busy.Store(false) // before the take: a later send wakes the loop
 	c.mu.Lock()
-	b, lent, msgs, bytes := c.out, c.lent, c.outMsgs, c.outBytes
-	c.out, c.lent, c.outMsgs, c.outBytes = nil, false, 0, 0
+	b, raw, lent, msgs, bytes := c.out, c.raw, c.lent, c.outMsgs, c.outBytes
+	c.out, c.raw, c.lent, c.outMsgs, c.outBytes = nil, nil, false, 0, 0
 	c.wakeQueued = false // this write covers what a wake-up was for
 	c.mu.Unlock()
-	if b == nil && c.wqOff == len(c.wq) {
+	if b == nil && raw == nil && c.wqOff == len(c.wq) {
 		return true
+	}
+	if c.tls != nil && (b != nil || raw != nil) {
+		return c.flushSealed(b, raw, lent, msgs, bytes)
 	}
 	if b != nil {
 		c.count(msgs, bytes)
