@@ -47,6 +47,9 @@ type conn struct {
 	need             int  // bytes to have buffered before decoding again
 	sendSeq, recvSeq uint64
 	sent             fifo      // send (or scheduled) times of the messages awaiting their echo
+	req              []reqSlot // LoadRequests: the request in flight under ID i+1, if any
+	reqs             int       // LoadRequests: requests in flight
+	helloSeen        bool      // LoadRequests: the server's hello has come
 	pend             []byte    // open loop: the messages of this turn
 	tls              *tlsState // with LoadConfig.TLS; nil otherwise
 	// hsDone, with LoadConfig.TLS, is closed when the handshake ends, well
@@ -95,6 +98,10 @@ func (l *loop) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		l.startTLS(c, l.r.cfg.TLS) // an idle connection's message waits for the handshake
 		return nil, gnet.None
 	}
+	if l.r.requests {
+		c.req = make([]reqSlot, l.r.cfg.InFlight)
+		return appendHello(l.out[:0]), gnet.None // gnet writes or copies it before any other callback
+	}
 	if !l.r.cfg.Idle {
 		return nil, gnet.None
 	}
@@ -114,7 +121,7 @@ func (l *loop) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	if c.tls != nil {
 		c.tls.tc.Close() // a handshake still running fails at once, and its dialer goes on
 	}
-	lost := int64(c.sent.n)
+	lost := int64(c.sent.n + c.reqs)
 	l.tally.outstanding -= lost
 	switch {
 	case l.r.stopped.Load(): // the run closed it
@@ -161,6 +168,18 @@ func (l *loop) OnTraffic(gc gnet.Conn) gnet.Action {
 			break
 		}
 		used += n
+		if l.r.requests {
+			id, ok := l.answer(c, payload, now)
+			if !ok {
+				c.rejected = true
+				l.tally.rejected++
+				return gnet.Close
+			}
+			if id > 0 && send {
+				out = l.appendRequest(out, c, id, now)
+			}
+			continue
+		}
 		l.receive(c, payload, now)
 		if send {
 			out = l.appendMessage(out, c, now)
@@ -230,8 +249,12 @@ func (l *loop) startClosed() {
 			continue
 		}
 		out := l.out[:0]
-		for range l.r.cfg.InFlight {
-			out = l.appendMessage(out, c, now)
+		for i := range l.r.cfg.InFlight {
+			if l.r.requests {
+				out = l.appendRequest(out, c, i+1, now)
+			} else {
+				out = l.appendMessage(out, c, now)
+			}
 		}
 		l.out = out
 		l.write(c, out)

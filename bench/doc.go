@@ -86,10 +86,11 @@
 // echoes arrive; each loop owns its connections, counters and
 // histogram, so the per-message path takes no lock; Load gathers them by
 // running a task on each loop. LoadConfig.Status is called on the goroutine
-// that called Load. LoadRequests runs each connection as an
-// envelope.Client on its own event loop; the answers' callbacks record
-// round trips under a per-connection lock (a failed request's callback may
-// run off the loop) and send the next request. ServeNet serves each connection on its own goroutine;
+// that called Load. LoadRequests runs on the same loops, speaking the
+// envelope's wire format itself, as lean as Load speaks the plain one (so
+// that the ratio of the two measures the server, not two generators of
+// different cost): it matches each answer to its request by ID and sends
+// the next request under the ID just freed. ServeNet serves each connection on its own goroutine;
 // ServeGnet's connections belong to its event loops, ServeNbio's to its
 // pollers. Report and Scenario
 // values are plain data.

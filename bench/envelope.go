@@ -1,21 +1,11 @@
 package bench
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"math"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/envelope"
 )
 
@@ -23,9 +13,8 @@ import (
 // default body limit.
 const MaxRequestBody = envelope.DefaultMaxBodySize
 
-// MinRequestBody is the smallest body LoadRequests sends: its first 8 bytes
-// carry the send time, which the echo returns.
-const MinRequestBody = 8
+// MinRequestBody is the smallest body LoadRequests sends.
+const MinRequestBody = 1
 
 // RequestLoadConfig describes a request/reply load run against an envelope
 // echo server (`echo serve -envelope`, which answers each request with its
@@ -83,12 +72,15 @@ func (c RequestLoadConfig) withDefaults() (RequestLoadConfig, error) {
 // LoadRequests drives request/reply load against the envelope echo server
 // at cfg.Addr and returns what it measured, in the Result that Load returns:
 // Messages counts the answers to requests sent in the measured window,
-// InFlight is cfg.Requests. Each connection is an envelope.Client (with its
-// own event loop) that keeps cfg.Requests requests in flight with
-// Client.Go: each answer's callback, on the client's loop, records the
-// round trip (the send time travels in the body's first 8 bytes and comes
-// back in the echo) and sends the next request. Every answer is checked
-// against the body sent; an error reply counts as a mismatch.
+// InFlight is cfg.Requests. It runs on Load's gnet loops, speaking the
+// envelope's wire format (docs/wire-format.md) as lean as Load speaks the
+// plain one, so that comparing the two measures the server: each connection
+// sends its hello, then cfg.Requests requests with IDs 1 to cfg.Requests,
+// and answers each reply by sending the next request under the ID just
+// freed. Every answer is matched by its ID and checked byte for byte against
+// the body sent; an error reply, or an answer to an ID not in flight, counts
+// as a mismatch, and a frame that is not an envelope frame (or a first frame
+// that is not a hello of this version) as rejected, closing the connection.
 //
 // Cancelling ctx during the measured window ends it early and LoadRequests
 // still returns the result; cancelling it before returns ctx's error. A
@@ -99,226 +91,81 @@ func LoadRequests(ctx context.Context, cfg RequestLoadConfig) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	r := &reqRun{cfg: cfg, window: newWindow(cfg.Warmup, cfg.Status), pattern: newPayloads(cfg.Payload).pattern[:cfg.Payload]}
-	r.start.Store(math.MaxInt64)
-	r.measStart.Store(math.MaxInt64)
-	r.measEnd.Store(math.MaxInt64)
-	defer r.close()
-
-	r.report(PhaseConnect)
-	if err := r.connect(ctx); err != nil {
-		return Result{}, err
-	}
-	start := r.now()
-	r.start.Store(start)
-	r.measStart.Store(start + int64(cfg.Warmup))
-	r.measEnd.Store(start + int64(cfg.Warmup+cfg.Duration))
-	r.begin()
-	if err := r.wait(ctx, r.report); err != nil {
-		return Result{}, err
-	}
-	r.drain()
-	t, h := r.gather(true)
-	res := r.result(t, h)
-	r.report(PhaseDone)
-	return res, nil
+	return load(ctx, LoadConfig{
+		Name: cfg.Name, Addr: cfg.Addr, Conns: cfg.Conns, Payload: cfg.Payload, InFlight: cfg.Requests,
+		Warmup: cfg.Warmup, Duration: cfg.Duration, Status: cfg.Status,
+	}, true)
 }
 
-// reqRun is the state of one LoadRequests call.
-type reqRun struct {
-	cfg     RequestLoadConfig
-	pattern []byte // the body sent, less its first 8 bytes (the send time)
-	conns   []*reqConn
-	window
-
-	stopped atomic.Bool // the run is over: connection closes are expected
+// reqSlot is the request in flight under one ID of a connection.
+type reqSlot struct {
+	sent int64  // send time
+	seq  uint64 // the payload's sequence number
+	busy bool   // in flight
 }
 
-// reqConn is one connection of a request run.
-type reqConn struct {
-	r      *reqRun
-	c      *envelope.Client
-	body   []byte                        // used by the callbacks that send, which run in order on the client's loop
-	onDone func(reply []byte, err error) // c.answered, bound once
-	out    atomic.Int64                  // requests sent and not yet answered
-
-	mu       sync.Mutex // guards the fields below: a failed request's callback may run off the loop
-	tally    tally
-	hist     *hdrhistogram.Histogram
-	answered bool // an answer has come
-	lost     bool // the connection was lost (counted once)
+// appendHello appends the generator's hello frame: this version, no
+// features (bodies go as they are, as in the plain echo).
+func appendHello(out []byte) []byte {
+	return appendFrame(out, envelope.AppendHello(nil, envelope.Hello{Version: envelope.Version}))
 }
 
-// quiet discards the load generator's engine and envelope logs: lost
-// connections show in the result.
-var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// connect opens the connections, one at a time (each is a client with its
-// own event loop).
-func (r *reqRun) connect(ctx context.Context) error {
-	for id := range r.cfg.Conns {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		c, err := envelope.Dial(ctx, r.cfg.Addr,
-			envelope.WithMaxInFlight(r.cfg.Requests),
-			envelope.WithCompression(false), // as the plain echo: the bodies go as they are
-			envelope.WithLogger(quietLog),
-			envelope.WithEngineOptions(engine.WithLogger(quietLog), engine.WithConnectTimeout(dialTimeout)))
-		if err != nil {
-			return fmt.Errorf("%w: connection %d of %d to %s: %w", ErrConnect, id+1, r.cfg.Conns, r.cfg.Addr, err)
-		}
-		rc := &reqConn{r: r, c: c, body: bytes.Clone(r.pattern), hist: newHistogram()}
-		rc.onDone = rc.answer
-		r.conns = append(r.conns, rc)
-		if id%100 == 99 {
-			r.report(PhaseConnect)
-		}
-	}
-	return nil
+// appendFrame appends frame with the default codec's 4-byte length.
+func appendFrame(out, frame []byte) []byte {
+	out = binary.BigEndian.AppendUint32(out, uint32(len(frame)))
+	return append(out, frame...)
 }
 
-// begin sends each connection's first cfg.Requests requests.
-func (r *reqRun) begin() {
-	body := bytes.Clone(r.pattern) // the starter's: the loops' callbacks use their own
-	for _, c := range r.conns {
-		for range r.cfg.Requests {
-			if c.send(body, r.now()) != nil {
-				break
-			}
-		}
-	}
+// appendRequest appends c's next request, under ID id, and marks it in
+// flight from ts.
+func (l *loop) appendRequest(out []byte, c *conn, id int, ts int64) []byte {
+	start := len(out)
+	out = append(out, 0, 0, 0, 0)
+	out = envelope.AppendHeader(out, envelope.Header{Kind: envelope.KindRequest, ID: uint32(id)})
+	out = l.r.payloads.append(out, c.id, c.sendSeq)
+	binary.BigEndian.PutUint32(out[start:], uint32(len(out)-start-4))
+	c.req[id-1] = reqSlot{sent: ts, seq: c.sendSeq, busy: true}
+	c.sendSeq++
+	c.reqs++
+	l.tally.outstanding++
+	return out
 }
 
-// send stamps body with the send time and sends it as a request.
-func (c *reqConn) send(body []byte, now int64) error {
-	binary.BigEndian.PutUint64(body, uint64(now))
-	c.out.Add(1)
-	err := c.c.Go(body, c.onDone)
+// answer takes one frame from the server: its hello first, then answers.
+// It returns the ID an answer freed (0 for the hello, or an answer to no
+// request of c's), and false if the frame is not an envelope frame, or the
+// first is not a hello of this version: the stream is unusable.
+func (l *loop) answer(c *conn, frame []byte, now int64) (int, bool) {
+	h, body, err := envelope.ParseHeader(frame)
 	if err != nil {
-		c.out.Add(-1)
-		c.mu.Lock()
-		c.loseLocked()
-		c.mu.Unlock()
+		return 0, false
 	}
-	return err
-}
-
-// loseLocked counts the connection as lost, once, unless the run is over.
-func (c *reqConn) loseLocked() {
-	if c.lost || c.r.stopped.Load() {
-		return
-	}
-	c.lost = true
-	if c.answered {
-		c.tally.closedLater++
-	} else {
-		c.tally.closedEarly++
-	}
-}
-
-// answer is the callback of every request: it records the answer and, while
-// the run sends, sends the next request.
-func (c *reqConn) answer(reply []byte, err error) {
-	r := c.r
-	now := r.now()
-	// out drops after the tally is updated, so that a drain that sees no
-	// request outstanding gathers every answer.
-	defer c.out.Add(-1)
-	if err != nil {
-		var re *envelope.RemoteError
-		remote := errors.As(err, &re)
-		c.mu.Lock()
-		if remote {
-			c.tally.mismatches++
-		} else {
-			c.tally.unanswered++
-			c.loseLocked()
+	if !c.helloSeen {
+		hello, err := envelope.ParseHello(body)
+		if h.Kind != envelope.KindHello || err != nil || hello.Version != envelope.Version {
+			return 0, false
 		}
-		c.mu.Unlock()
-		if !remote {
-			return // the connection is gone: this callback may be off the loop
-		}
-	} else {
-		ok := len(reply) == len(c.body) && bytes.Equal(reply[MinRequestBody:], r.pattern[MinRequestBody:])
-		var sent int64
-		if ok {
-			sent = int64(binary.BigEndian.Uint64(reply))
-		}
-		c.mu.Lock()
-		c.answered = true
-		c.tally.echoes++
-		switch {
-		case !ok:
-			c.tally.mismatches++
-		case sent >= r.measStart.Load() && sent < r.measEnd.Load():
-			c.tally.messages++
-			c.tally.bytes += int64(len(reply))
-			_ = c.hist.RecordValue(max((now-sent)/1e3, 1))
-		}
-		c.mu.Unlock()
+		c.helloSeen = true
+		return 0, true
 	}
-	if now < r.measEnd.Load() && !r.stopped.Load() {
-		_ = c.send(c.body, now)
+	l.tally.echoes++
+	c.echoed = true
+	id := int(h.ID)
+	if (h.Kind != envelope.KindReply && h.Kind != envelope.KindError) || id == 0 || id > len(c.req) || !c.req[id-1].busy {
+		l.tally.mismatches++
+		return 0, true
 	}
-}
-
-// drain waits up to drainTimeout for the answers still due.
-func (r *reqRun) drain() {
-	r.report(PhaseDrain)
-	deadline := time.Now().Add(drainTimeout)
-	for r.outstanding() > 0 && time.Now().Before(deadline) {
-		time.Sleep(drainPoll)
+	s := &c.req[id-1]
+	s.busy = false
+	c.reqs--
+	l.tally.outstanding--
+	switch {
+	case h.Kind == envelope.KindError || h.Compressed || !l.r.payloads.check(body, c.id, s.seq):
+		l.tally.mismatches++
+	case s.sent >= l.r.measStart.Load() && s.sent < l.r.measEnd.Load():
+		_ = l.hist.RecordValue(min((now-s.sent)/1e3, histMaxMicros)) // cannot fail: 0 <= value <= the maximum
+		l.tally.messages++
+		l.tally.bytes += int64(len(body))
 	}
-}
-
-// outstanding returns the requests sent and not answered, on every
-// connection.
-func (r *reqRun) outstanding() int64 {
-	var n int64
-	for _, c := range r.conns {
-		n += c.out.Load()
-	}
-	return n
-}
-
-// close ends the run and closes the connections.
-func (r *reqRun) close() {
-	r.stopped.Store(true)
-	for _, c := range r.conns {
-		_ = c.c.Close()
-	}
-}
-
-// gather sums the connections' tallies; with hist it also merges their
-// histograms.
-func (r *reqRun) gather(hist bool) (tally, *hdrhistogram.Histogram) {
-	var (
-		sum tally
-		h   *hdrhistogram.Histogram
-	)
-	if hist {
-		h = newHistogram()
-	}
-	for _, c := range r.conns {
-		c.mu.Lock()
-		sum.add(c.tally)
-		if hist {
-			h.Merge(c.hist)
-		}
-		c.mu.Unlock()
-	}
-	sum.outstanding = r.outstanding()
-	return sum, h
-}
-
-// report calls cfg.Status, if set, with the progress so far.
-func (r *reqRun) report(phase Phase) { r.window.report(phase, len(r.conns), r.gather) }
-
-// result builds the Result from the final tally and histogram. Requests
-// still outstanding count as unanswered.
-func (r *reqRun) result(t tally, h *hdrhistogram.Histogram) Result {
-	res := r.window.result(t, h)
-	res.Name, res.Conns, res.Payload, res.InFlight = r.cfg.Name, r.cfg.Conns, r.cfg.Payload, r.cfg.Requests
-	return res
+	return id, true
 }

@@ -90,7 +90,7 @@ func TestLoadRequestsConfigErrors(t *testing.T) {
 		{},
 		{Addr: "x", Conns: -1},
 		{Addr: "x", Requests: -1},
-		{Addr: "x", Payload: 7},
+		{Addr: "x", Payload: -1},
 		{Addr: "x", Payload: MaxRequestBody + 1},
 		{Addr: "x", Warmup: -time.Second},
 	} {

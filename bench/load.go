@@ -234,7 +234,12 @@ func Load(ctx context.Context, cfg LoadConfig) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	r, err := newRun(cfg)
+	return load(ctx, cfg, false)
+}
+
+// load is Load, or with requests LoadRequests, after validation.
+func load(ctx context.Context, cfg LoadConfig, requests bool) (Result, error) {
+	r, err := newRun(cfg, requests)
 	if err != nil {
 		return Result{}, err
 	}
@@ -272,6 +277,7 @@ func Load(ctx context.Context, cfg LoadConfig) (Result, error) {
 // which never change after; the atomics are read on the loops.
 type run struct {
 	cfg      LoadConfig
+	requests bool // LoadRequests: envelope requests instead of plain messages
 	codec    *codec.LengthField
 	payloads payloads
 	interval float64 // open loop: nanoseconds between two bursts of InFlight messages
@@ -289,9 +295,10 @@ type run struct {
 	quit   chan struct{}  // closed to stop the pacers
 }
 
-func newRun(cfg LoadConfig) (*run, error) {
+func newRun(cfg LoadConfig, requests bool) (*run, error) {
 	r := &run{
 		cfg:      cfg,
+		requests: requests,
 		codec:    codec.Default(),
 		payloads: newPayloads(cfg.Payload),
 		window:   newWindow(cfg.Warmup, cfg.Status),

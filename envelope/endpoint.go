@@ -3,9 +3,9 @@ package envelope
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/pool"
 	"github.com/netsys-go/netsys/session"
 )
@@ -47,8 +47,6 @@ type endpoint struct {
 	cfg   config
 	hello []byte // this side's hello frame
 	stats stats
-
-	peers sync.Map // *session.Session -> *Peer: OnMessage's lookup, without the session's lock
 
 	connected    func(p *Peer) // set by Dial before the first connection; nil on servers
 	disconnected func(p *Peer) // set by Dial; nil on servers
@@ -94,8 +92,7 @@ func (h *ServerHandler) Stats() Stats { return h.ep.stats.snapshot() }
 
 func (e *endpoint) OnConnect(s *session.Session) {
 	p := newPeer(s, e)
-	s.Set(peerKey, p)
-	e.peers.Store(s, p)
+	sess.CoreOf(s).Owner.Store(p)
 	if e.connected != nil {
 		e.connected(p)
 	}
@@ -112,7 +109,6 @@ func (e *endpoint) OnDisconnect(s *session.Session, reason error) {
 	if p == nil {
 		return
 	}
-	e.peers.Delete(s)
 	if e.disconnected != nil {
 		e.disconnected(p)
 	}
@@ -123,11 +119,7 @@ func (e *endpoint) OnDisconnect(s *session.Session, reason error) {
 }
 
 // peer returns the Peer of s, or nil.
-func (e *endpoint) peer(s *session.Session) *Peer {
-	v, _ := e.peers.Load(s)
-	p, _ := v.(*Peer)
-	return p
-}
+func (e *endpoint) peer(s *session.Session) *Peer { return PeerOf(s) }
 
 func (e *endpoint) OnMessage(s *session.Session, msg []byte) {
 	p := e.peer(s)
@@ -215,11 +207,13 @@ func (e *endpoint) serve(p *Peer, h Header, body []byte) {
 			return
 		}
 	}
+	// Field by field: assigning a whole Msg to the heap copy costs a
+	// typed memory move per message.
 	req := &p.req
-	*req = Msg{p: p, h: h, body: body}
+	req.p, req.h, req.body, req.state = p, h, body, reqOpen
 	err := e.r.dispatch(req)
 	state := req.state
-	*req = Msg{}
+	req.p, req.body = nil, nil // a Msg kept past the call is refused (answer)
 	switch {
 	case err != nil && h.Kind == KindMessage:
 		p.fail(err)

@@ -12,12 +12,10 @@ import (
 	"github.com/klauspost/compress/s2"
 
 	"github.com/netsys-go/netsys/codec"
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/pool"
 	"github.com/netsys-go/netsys/session"
 )
-
-// peerKey is the session data key under which a session's *Peer is stored.
-const peerKey = "netsys/envelope.peer"
 
 // maxScratch is the largest scratch buffer a peer keeps between messages.
 const maxScratch = 64 << 10
@@ -74,8 +72,7 @@ func PeerOf(s *session.Session) *Peer {
 	if s == nil {
 		return nil
 	}
-	v, _ := s.Get(peerKey)
-	p, _ := v.(*Peer)
+	p, _ := sess.CoreOf(s).Owner.Load().(*Peer)
 	return p
 }
 

@@ -89,6 +89,16 @@ func AppendHeader(dst []byte, h Header) []byte {
 // request with ID 0 and a hello of the wrong length (ErrMalformed). It never
 // panics and does not allocate.
 func ParseHeader(frame []byte) (Header, []byte, error) {
+	// The common frame, a plain request or reply with an ID under 128, takes
+	// a path without the error cases' call frames.
+	if len(frame) >= 2 && (frame[0] == byte(KindRequest) || frame[0] == byte(KindReply)) && frame[1]-1 < 0x7f {
+		return Header{Kind: Kind(frame[0]), ID: uint32(frame[1])}, frame[2:], nil
+	}
+	return parseHeader(frame)
+}
+
+// parseHeader is ParseHeader for every frame.
+func parseHeader(frame []byte) (Header, []byte, error) {
 	var h Header
 	if len(frame) == 0 {
 		return h, nil, fmt.Errorf("%w: empty frame", ErrMalformed)
@@ -133,6 +143,9 @@ func ParseHeader(frame []byte) (Header, []byte, error) {
 
 // uvarint32 reads an unsigned varint of at most 32 bits from the start of b.
 func uvarint32(b []byte, what string) (uint32, []byte, error) {
+	if len(b) > 0 && b[0] < 0x80 { // one byte: IDs and types under 128
+		return uint32(b[0]), b[1:], nil
+	}
 	v, n := binary.Uvarint(b)
 	switch {
 	case n == 0:

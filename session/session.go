@@ -13,6 +13,7 @@ func init() {
 		s := new(Session)
 		return s, &s.c
 	}
+	sess.CoreOf = func(outer any) *sess.Core { return &outer.(*Session).c }
 	sess.ErrClosed = ErrClosed
 }
 

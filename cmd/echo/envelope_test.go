@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -86,7 +87,7 @@ func TestLoadRequestsCommand(t *testing.T) {
 		t.Errorf("load -requests printed %q", stdout.String())
 	}
 	for _, bad := range [][]string{{"-requests", "-1"}, {"-requests", "4", "-inflight", "2"}, {"-requests", "4", "-rate", "100"},
-		{"-requests", "4", "-idle"}, {"-requests", "4", "-size", "4"}} {
+		{"-requests", "4", "-idle"}, {"-requests", "4", "-size", strconv.Itoa(bench.MaxRequestBody + 1)}} {
 		if err := runLoad(append([]string{"-addr", addr}, bad...), &stdout, &stderr); err == nil {
 			t.Errorf("load %q succeeded; want an error", bad)
 		}

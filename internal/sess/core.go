@@ -69,7 +69,7 @@ type Core struct {
 	w           Writer
 	local       net.Addr
 	remote      net.Addr
-	connectedAt time.Time
+	connectedAt int64 // unix nanoseconds: a time.Time is 24 bytes
 
 	state      atomic.Uint32 // a State; only moves forward
 	lastActive atomic.Int64  // unix nanoseconds
@@ -78,6 +78,12 @@ type Core struct {
 	bytesIn    atomic.Uint64
 	bytesOut   atomic.Uint64
 	errs       atomic.Uint64
+
+	// Owner holds a value of the layer that speaks a protocol above the
+	// engine on this session (the envelope's *Peer): stored when the session
+	// opens, loaded without a lock on every message. Every value stored in
+	// it must have one concrete type (a typed nil clears it).
+	Owner atomic.Value
 
 	mu     sync.Mutex
 	data   map[string]any // guarded by mu; made by the first Set
@@ -102,7 +108,7 @@ func (s *Core) LocalAddr() net.Addr { return s.local }
 func (s *Core) State() State { return State(s.state.Load()) }
 
 // ConnectedAt returns the time the session was registered.
-func (s *Core) ConnectedAt() time.Time { return s.connectedAt }
+func (s *Core) ConnectedAt() time.Time { return time.Unix(0, s.connectedAt) }
 
 // Outer returns the value this Core is held in: the *session.Session made by
 // NewOuter, or the Core itself when NewOuter is nil.

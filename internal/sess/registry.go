@@ -88,6 +88,11 @@ func (r *Registry) slot(fd int, create bool) *slot {
 // Register allocates a bare Core.
 var NewOuter func() (outer any, c *Core)
 
+// CoreOf returns the Core held in outer, a value NewOuter made: package
+// session sets it in its init, so that packages of this module above the
+// engine reach a *session.Session's Core (its Owner).
+var CoreOf func(outer any) *Core
+
 // Register makes the session for a new connection on fd and returns it in
 // StateConnecting. It bumps the fd slot's generation, so the new ID differs
 // from that of every earlier session on the fd (until the 32-bit generation
@@ -106,7 +111,7 @@ func (r *Registry) Register(fd int, w Writer, local, remote net.Addr) *Core {
 	if gen == 0 { // wrapped: 0 would make ID 0 possible on fd 0
 		gen = sl.gen.Add(1)
 	}
-	now := time.Now()
+	now := time.Now().UnixNano()
 	var s *Core
 	var outer any
 	if NewOuter != nil {
@@ -121,7 +126,7 @@ func (r *Registry) Register(fd int, w Writer, local, remote net.Addr) *Core {
 	s.w = w
 	s.local, s.remote = local, remote
 	s.connectedAt = now
-	s.lastActive.Store(now.UnixNano())
+	s.lastActive.Store(now)
 	if sl.sess.Swap(s) == nil {
 		r.n.Add(1)
 	}
