@@ -1,7 +1,6 @@
 package envelope_test
 
 import (
-	"fmt"
 	"io"
 	"testing"
 
@@ -11,19 +10,6 @@ import (
 	"github.com/netsys-go/netsys/envelope"
 	"github.com/netsys-go/netsys/internal/nettest"
 )
-
-// jsonLike returns about n bytes of chat-like JSON, varied enough not to be
-// trivially compressible.
-func jsonLike(n int) []byte {
-	var b []byte
-	b = append(b, '[')
-	for i := 0; len(b) < n-80; i++ {
-		b = fmt.Appendf(b, `{"id":%d,"room":"room-%d","from":"user%03d","text":"message number %d, seen %x"},`,
-			i*7919, i%5, (i*37)%1000, i, i*2654435761)
-	}
-	b[len(b)-1] = ']'
-	return b
-}
 
 // compressTrip echoes one 1 KiB JSON-like request per round trip, plain or
 // S2 both ways, and knows the bytes each takes on the wire.
@@ -41,7 +27,7 @@ func newCompressTrip(tb testing.TB, compressed bool) *compressTrip {
 		features = envelope.FeatureS2
 	}
 	c := rawDial(tb, addr, envelope.AppendHello(nil, envelope.Hello{Version: envelope.Version, Features: features}))
-	body := jsonLike(1024)
+	body := envelope.JSONLike(1024)
 	h := envelope.Header{Kind: envelope.KindRequest, ID: 1}
 	var p []byte
 	if compressed {
@@ -105,7 +91,7 @@ func TestCompressedRequestAllocs(t *testing.T) {
 
 // BenchmarkS2 is the codec alone on the 1 KiB JSON-like body.
 func BenchmarkS2(b *testing.B) {
-	body := jsonLike(1024)
+	body := envelope.JSONLike(1024)
 	enc := s2.Encode(nil, body)
 	dst := make([]byte, s2.MaxEncodedLen(len(body)))
 	b.Run("encode", func(b *testing.B) {

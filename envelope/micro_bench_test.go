@@ -1,7 +1,10 @@
 package envelope
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/session"
@@ -25,6 +28,30 @@ func BenchmarkEndpoint(b *testing.B) {
 			e.OnMessage(s, req)
 		}
 	})
+	// The server's CPU per 1 KiB JSON-like request, echoed, with and without
+	// S2 both ways (decompress the request, compress the reply).
+	for _, compressed := range []bool{false, true} {
+		name := map[bool]string{false: "server-request-1KiB-json-plain", true: "server-request-1KiB-json-s2"}[compressed]
+		b.Run(name, func(b *testing.B) {
+			e := newEndpoint(r, buildConfig(nil))
+			s := sess.Connected(3, &fakeWriter{}).Outer().(*session.Session)
+			e.OnConnect(s)
+			hello := Hello{Version: Version}
+			h := Header{Kind: KindRequest, ID: 1}
+			body := jsonLike(1024)
+			if compressed {
+				hello.Features = FeatureS2
+				h.Compressed = true
+				body = s2.Encode(nil, body)
+			}
+			e.OnMessage(s, AppendHello(nil, hello))
+			req := append(AppendHeader(nil, h), body...)
+			b.ReportAllocs()
+			for b.Loop() {
+				e.OnMessage(s, req)
+			}
+		})
+	}
 	b.Run("client-go-reply", func(b *testing.B) {
 		e := newEndpoint(r, buildConfig(nil))
 		s := sess.Connected(3, &fakeWriter{}).Outer().(*session.Session)
@@ -46,3 +73,19 @@ func BenchmarkEndpoint(b *testing.B) {
 		}
 	})
 }
+
+// jsonLike returns about n bytes of chat-like JSON, varied enough not to be
+// trivially compressible.
+func jsonLike(n int) []byte {
+	var b []byte
+	b = append(b, '[')
+	for i := 0; len(b) < n-80; i++ {
+		b = fmt.Appendf(b, `{"id":%d,"room":"room-%d","from":"user%03d","text":"message number %d, seen %x"},`,
+			i*7919, i%5, (i*37)%1000, i, i*2654435761)
+	}
+	b[len(b)-1] = ']'
+	return b
+}
+
+// JSONLike is jsonLike for the external tests.
+var JSONLike = jsonLike
