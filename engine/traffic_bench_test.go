@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/panjf2000/gnet/v2"
@@ -28,18 +29,25 @@ func (l *loopConn) Write(b []byte) (int, error)   { l.written += len(b); return 
 func (l *loopConn) Wake(gnet.AsyncCallback) error { return nil }
 
 // BenchmarkTraffic measures what the engine adds to gnet per batch of 16
-// pipelined 64-byte messages echoed by a handler on the loop, without
-// syscalls: "send" and "reply" are the transport's traffic path (decode,
-// handler, Session.Send or Session.Reply, batched write, counters, latency),
-// "bare" is what the bare gnet echo in bench/ does with the same batch
-// (decode, then one write of the frames). Read them as ratios taken in the
-// same run.
+// pipelined 64-byte messages (batch16), and per single message (batch1: a
+// connection of a fixed-rate run, one message a read), echoed by a handler
+// on the loop, without syscalls: "send" and "reply" are the transport's
+// traffic path (decode, handler, Session.Send or Session.Reply, batched
+// write, counters, latency), "bare" is what the bare gnet echo in bench/
+// does with the same batch (decode, then one write of the frames). Read them
+// as ratios taken in the same run.
 func BenchmarkTraffic(b *testing.B) {
-	const n, size = 16, 64
-	var batch []byte
-	for range n {
-		batch, _ = codec.Default().Append(batch, make([]byte, size))
+	const size = 64
+	for _, n := range []int{16, 1} {
+		var batch []byte
+		for range n {
+			batch, _ = codec.Default().Append(batch, make([]byte, size))
+		}
+		b.Run(fmt.Sprintf("batch%d", n), func(b *testing.B) { benchTrafficModes(b, batch) })
 	}
+}
+
+func benchTrafficModes(b *testing.B, batch []byte) {
 	for _, echo := range []struct {
 		name string
 		h    Handler
