@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// TestLoadRequestsAllocs: the request path of the load generator (callback,
+// TestLoadRequestsAllocs: the request path of the load generator (answer,
 // next request) and of the envelope echo it drives, both in this process,
 // allocate nothing per request in the steady state: the run's mallocs stay
 // within a fixed budget for connecting, the histograms and the result, plus

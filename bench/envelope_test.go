@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/envelope"
 	"github.com/netsys-go/netsys/internal/nettest"
 )
@@ -82,6 +83,33 @@ func TestLoadRequestsCountsLostConnection(t *testing.T) {
 	}
 	if res.ClosedEarly != 1 || res.Unanswered == 0 || res.Messages != 0 {
 		t.Errorf("closed early %d, unanswered %d, messages %d; want 1, some, 0", res.ClosedEarly, res.Unanswered, res.Messages)
+	}
+}
+
+// TestLoadRequestsAgainstOtherServers: a plain echo returns the hello, which
+// is a hello, and the requests as requests, none of them a reply: every
+// answer is a mismatch and the requests stay unanswered. A server whose
+// first frame is not a hello leaves the stream unusable: the connection is
+// rejected and closed.
+func TestLoadRequestsAgainstOtherServers(t *testing.T) {
+	cfg := RequestLoadConfig{Addr: startNet(t, codec.Default()), Requests: 4, Duration: 100 * time.Millisecond}
+	res, err := LoadRequests(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Messages != 0 || res.Mismatches != 4 || res.Unanswered != 4 || res.Rejected != 0 {
+		t.Errorf("against a plain echo: %d messages, %d mismatches, %d unanswered, %d rejected; want 0, 4, 4, 0",
+			res.Messages, res.Mismatches, res.Unanswered, res.Rejected)
+	}
+	cfg.Addr = startNet(t, flipCodec{codec.Default()})
+	if res, err = LoadRequests(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	// The requests are lost with the connection if they went out before the
+	// garbage came back, and never sent if not.
+	if res.Messages != 0 || res.Rejected != 1 || (res.Unanswered != 0 && res.Unanswered != 4) {
+		t.Errorf("against a server answering the hello with garbage: %d messages, %d rejected, %d unanswered; want 0, 1, 0 or 4",
+			res.Messages, res.Rejected, res.Unanswered)
 	}
 }
 
