@@ -162,11 +162,11 @@ func TestSessionLocalAddr(t *testing.T) {
 	}
 }
 
-// Request from a handler on the client's loop fails at once with
+// Request and Flush from a handler on the client's loop fail at once with
 // ErrInHandler, and Close from a handler returns instead of deadlocking.
 func TestClientCallsFromHandler(t *testing.T) {
 	_, addr := start(t, &nettest.Recorder{Echo: true})
-	results := make(chan error, 2)
+	results := make(chan error, 3)
 	var cl *engine.Client
 	var once sync.Once
 	ready := make(chan struct{})
@@ -178,6 +178,7 @@ func TestClientCallsFromHandler(t *testing.T) {
 				defer cancel()
 				_, err := cl.Request(ctx, []byte("from the handler"))
 				results <- err
+				results <- cl.Flush(ctx)
 				results <- cl.Close()
 			})
 		},
@@ -194,6 +195,14 @@ func TestClientCallsFromHandler(t *testing.T) {
 		}
 	case <-time.After(nettest.Timeout):
 		t.Fatal("Request from a handler blocked")
+	}
+	select {
+	case err := <-results:
+		if !errors.Is(err, engine.ErrInHandler) {
+			t.Errorf("Flush from a handler = %v; want ErrInHandler", err)
+		}
+	case <-time.After(nettest.Timeout):
+		t.Fatal("Flush from a handler blocked")
 	}
 	select {
 	case err := <-results:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/netsys-go/netsys/internal/sess"
 	"github.com/netsys-go/netsys/metrics"
 	"github.com/netsys-go/netsys/session"
 )
@@ -263,6 +264,47 @@ func (cl *Client) flushQueue(s *session.Session) {
 	}
 	clear(cl.queue)
 	cl.queue = cl.queue[:0]
+}
+
+// Flush returns once everything sent on the client before the call has been
+// handed to the kernel: written to the connection's socket, from where the
+// kernel delivers it as the server reads. It does not wait for the server to
+// read it (the envelope's Client.Sync does). It returns ctx's error if ctx
+// ends first; ErrNotConnected while the client is disconnected or
+// reconnecting (what was sent meanwhile goes out once OnConnect has run), or wrapped with the reason if the
+// connection closes before its queue is written; the reason Sends fail for
+// good once the client is closed or gave up. Called from a Handler callback on
+// this client's event loop, which it would wait for, it returns ErrInHandler.
+func (cl *Client) Flush(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if cl.onLoop() {
+		return ErrInHandler
+	}
+	cl.mu.Lock()
+	s, err, replay := cl.s, cl.dead, cl.replay
+	cl.mu.Unlock()
+	switch {
+	case err != nil:
+		return err
+	case s == nil || replay: // replay: reconnecting, the sends made meanwhile are not queued on it yet
+		return ErrNotConnected
+	}
+	c, _ := sess.CoreOf(s).Writer().(*conn)
+	if c == nil {
+		return ErrNotConnected
+	}
+	done, err := c.awaitDrain()
+	if err != nil {
+		return ErrNotConnected
+	}
+	select {
+	case err = <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Request matches replies to requests in strict FIFO order, so it breaks

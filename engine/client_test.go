@@ -600,3 +600,80 @@ func TestDialSharedMonitorNames(t *testing.T) {
 		}
 	}
 }
+
+// TestClientFlush: Flush returns once what was sent before it is in the
+// kernel, not before. Against a peer that does not read, with small socket
+// buffers, 4 MiB cannot be: Flush waits until its context ends. Once the
+// peer reads, it returns nil. Disconnected or closed, it says so at once.
+func TestClientFlush(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if nc, err := ln.Accept(); err == nil {
+			_ = nc.(*net.TCPConn).SetReadBuffer(16 << 10)
+			accepted <- nc
+		}
+	}()
+	cl := dial(t, ln.Addr().String(), engine.WithSocketBuffers(32<<10, 32<<10))
+	var peer net.Conn
+	select {
+	case peer = <-accepted:
+		defer peer.Close()
+	case <-time.After(nettest.Timeout):
+		t.Fatal("no connection accepted")
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush with nothing sent = %v; want nil", err)
+	}
+	chunk := make([]byte, 64<<10)
+	const chunks = 64 // 4 MiB: far more than the two sockets' buffers hold
+	for range chunks {
+		if err := cl.Send(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	err = cl.Flush(ctx)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush while the peer does not read = %v; want context.DeadlineExceeded", err)
+	}
+	read := make(chan int64, 1)
+	go func() {
+		var n int64
+		buf := make([]byte, 64<<10)
+		for {
+			m, err := peer.Read(buf)
+			n += int64(m)
+			if err != nil {
+				read <- n
+				return
+			}
+		}
+	}()
+	ctx, cancel = context.WithTimeout(context.Background(), nettest.Timeout)
+	defer cancel()
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatalf("Flush while the peer reads = %v; want nil", err)
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Everything was in the kernel when Flush returned, so the peer gets it
+	// all before the close.
+	select {
+	case n := <-read:
+		if want := int64(chunks * (4 + len(chunk))); n != want {
+			t.Errorf("the peer read %d bytes; want %d", n, want)
+		}
+	case <-time.After(nettest.Timeout):
+		t.Fatal("the peer's reads did not end after Close")
+	}
+	if err := cl.Flush(ctx); !errors.Is(err, engine.ErrClientClosed) {
+		t.Errorf("Flush after Close = %v; want ErrClientClosed", err)
+	}
+}

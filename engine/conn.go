@@ -54,6 +54,7 @@ type conn struct {
 	wakeQueued bool                       // guarded by mu: a Wake is on its way to the loop
 	closing    bool                       // guarded by mu: no more sends are accepted
 	reason     error                      // guarded by mu: why the engine or application closed it
+	drains     atomic.Pointer[drains]     // Client.Flush's waiters (write.go): set once, under mu, by the first
 
 	failed atomic.Bool // fail has closed the session
 }
@@ -99,6 +100,7 @@ func (c *conn) finish() error {
 	raw := c.raw
 	c.out, c.lent, c.outMsgs, c.outBytes, c.raw = nil, false, 0, 0, nil
 	c.closing = true
+	c.takeDrains()
 	c.mu.Unlock()
 	if c.tls != nil {
 		c.finishTLS(b, raw, lent, msgs, bytes, reason)

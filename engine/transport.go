@@ -270,6 +270,7 @@ func (t *transport) closed(gc gnet.Conn, err error) {
 		reason = t.reasonFor(err)
 	}
 	c.endWrites(reason)
+	c.drained(fmt.Errorf("%w: %w", ErrNotConnected, reason)) // whatever endWrites did with the rest
 	c.dropPartial()
 	hidden := c.tls != nil && c.endTLS(reason)
 	c.sc.SetState(sess.StateClosing)

@@ -115,8 +115,10 @@ func (c *conn) flush() bool {
 	b, raw, lent, msgs, bytes := c.out, c.raw, c.lent, c.outMsgs, c.outBytes
 	c.out, c.raw, c.lent, c.outMsgs, c.outBytes = nil, nil, false, 0, 0
 	c.wakeQueued = false // this write covers what a wake-up was for
+	c.takeDrains()
 	c.mu.Unlock()
 	if b == nil && raw == nil && c.wqOff == len(c.wq) {
+		c.drained(nil)
 		return true
 	}
 	if c.tls != nil && (b != nil || raw != nil) {
@@ -240,6 +242,7 @@ func (c *conn) settle() {
 	left := int64(len(c.wq) - c.wqOff)
 	if left == 0 {
 		c.dropQueue()
+		c.drained(nil)
 	}
 	if d := left - c.unsent.Load(); d != 0 {
 		c.unsent.Store(left) // also what the memory budget counts for c's write queue
@@ -311,4 +314,62 @@ func (c *conn) hasUnsent() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.out != nil || c.raw != nil || c.busy.Load() || c.unsent.Load() > 0
+}
+
+// drains are the Client.Flush calls waiting on a connection: asked, guarded
+// by conn.mu, until the loop's next flush takes them with the bytes queued
+// before them; then taken, owned by the loop, until the write queue is empty,
+// which is when everything before them has been handed to the kernel.
+type drains struct {
+	asked, taken []chan error
+}
+
+// awaitDrain registers a Flush: the returned channel receives nil once
+// everything queued on c before the call has been written to the socket, or
+// the reason if the connection closes first. It wakes the loop if no flush
+// is on its way.
+func (c *conn) awaitDrain() (<-chan error, error) {
+	done := make(chan error, 1)
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return nil, session.ErrClosed
+	}
+	d := c.drains.Load()
+	if d == nil {
+		d = new(drains)
+		c.drains.Store(d)
+	}
+	d.asked = append(d.asked, done)
+	wake := !c.busy.Load() && c.claimWake()
+	c.mu.Unlock()
+	if wake {
+		_ = c.gc.Wake(nil) // fails only when the loop is gone, and then closed signals done
+	}
+	return done, nil
+}
+
+// takeDrains moves the Flush calls asked so far to the loop's side. Called
+// with mu held, by the flush that takes the bytes queued before them.
+func (c *conn) takeDrains() {
+	if d := c.drains.Load(); d != nil && len(d.asked) > 0 {
+		d.taken = append(d.taken, d.asked...)
+		clear(d.asked)
+		d.asked = d.asked[:0]
+	}
+}
+
+// drained answers the Flush calls taken so far with err: nil when the write
+// queue is empty, the close reason when the connection ends. It runs on the
+// loop (the taken calls are the loop's).
+func (c *conn) drained(err error) {
+	d := c.drains.Load()
+	if d == nil || len(d.taken) == 0 {
+		return
+	}
+	for _, done := range d.taken {
+		done <- err
+	}
+	clear(d.taken)
+	d.taken = d.taken[:0]
 }

@@ -10,7 +10,7 @@ import (
 
 // Client is an envelope connection to a server: an engine.Client whose
 // handler is the envelope's. Its methods are safe from any goroutine; those
-// that wait (Request, RequestType, Call, Flush) must not be called from a
+// that wait (Request, RequestType, Call, Flush, Sync) must not be called from a
 // handler of its router.
 type Client struct {
 	ec  *engine.Client
@@ -135,14 +135,19 @@ func (c *Client) SendValue(typ uint32, v any) error {
 	return p.SendValue(typ, v)
 }
 
-// Flush returns once the server has read everything sent before the call;
-// see Peer.Flush.
-func (c *Client) Flush(ctx context.Context) error {
+// Flush returns once everything sent before the call has been handed to the
+// kernel (engine.Client.Flush): it does not wait for the server. Sync waits
+// until the server has read it.
+func (c *Client) Flush(ctx context.Context) error { return c.ec.Flush(ctx) }
+
+// Sync returns once the server has read everything sent before the call: see
+// Peer.Sync.
+func (c *Client) Sync(ctx context.Context) error {
 	p, err := c.Peer()
 	if err != nil {
 		return err
 	}
-	return p.Flush(ctx)
+	return p.Sync(ctx)
 }
 
 // Stats returns the client's counters.

@@ -41,5 +41,5 @@
 // and must not block. A Msg is valid only during its handler's call; a
 // Responder (Msg.Defer) answers later from any goroutine. Peer and Client
 // methods are safe from any goroutine, but those that wait for the peer
-// (Request, Call, Flush) must not run on the event loop.
+// (Request, Call, Flush, Sync) must not run on the event loop.
 package envelope

@@ -212,7 +212,7 @@ func TestCancelledRequest(t *testing.T) {
 	if err := resps[0].Reply([]byte("too late")); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Flush(testCtx(t)); err != nil { // the late reply was read before the pong
+	if err := c.Sync(testCtx(t)); err != nil { // the late reply was read before the pong
 		t.Fatal(err)
 	}
 	if st := c.Stats(); st.LateReplies != 1 || st.UnknownReplies != 0 {
@@ -305,7 +305,7 @@ func TestFlush(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Flush(testCtx(t)); err != nil {
+	if err := c.Sync(testCtx(t)); err != nil { // the server has read the 500
 		t.Fatal(err)
 	}
 	mu.Lock()

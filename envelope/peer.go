@@ -23,7 +23,7 @@ const maxScratch = 64 << 10
 // Peer is the envelope's side of one session: what this end knows of the
 // other (its hello), the requests it sent that wait for an answer, and the
 // requests of the other end whose answers were deferred. Every exported
-// method is safe from any goroutine, but Request, Call and Flush wait for the
+// method is safe from any goroutine, but Request, Call and Sync wait for the
 // peer and must not be called from a handler running on the event loop (start
 // a goroutine, or use WithWorkers).
 type Peer struct {
@@ -158,12 +158,11 @@ func (p *Peer) Call(ctx context.Context, typ uint32, req, resp any) error {
 // discard is the resp of a Call that ignores the reply.
 type discard struct{}
 
-// Flush returns once the peer has read everything sent on this session before
+// Sync returns once the peer has read everything sent on this session before
 // the call: it sends a ping and waits for the pong, which the peer's envelope
 // answers on its own, after every earlier frame. That is more than handing
-// the bytes to the kernel, which the engine's public API cannot observe, and
-// costs one round trip.
-func (p *Peer) Flush(ctx context.Context) error {
+// the bytes to the kernel (a client's Flush), and costs one round trip.
+func (p *Peer) Sync(ctx context.Context) error {
 	_, err := p.call(ctx, Header{Kind: KindPing}, nil, discard{})
 	return err
 }
