@@ -41,15 +41,17 @@ type Client struct {
 	cancel  context.CancelFunc // ends ctx on Close or give-up: stops reconnect waits and dials
 
 	mu      sync.Mutex
-	s       *session.Session // guarded by mu: the current session, nil while disconnected
-	shard   *metrics.Shard   // guarded by mu: the metrics shard of the current connection's loop
-	queue   [][]byte         // guarded by mu: framed messages sent while disconnected
-	pending fifo[*request]   // guarded by mu: requests waiting for their reply, in send order
-	closed  bool             // guarded by mu: Close was called
-	replay  bool             // guarded by mu: OnConnect runs before the queue is written
-	loopG   atomic.Uint64    // the goroutine of the current connection's loop (see onLoop)
-	dead    error            // guarded by mu: why sends fail for good (closed, gave up); nil while usable
-	leased  bool             // guarded by Pool.mu: handed out by Pool.Get
+	s       *session.Session                // guarded by mu: the current session, nil while disconnected
+	shard   *metrics.Shard                  // guarded by mu: the metrics shard of the current connection's loop
+	queue   [][]byte                        // guarded by mu: framed messages sent while disconnected
+	pending fifo[*request]                  // guarded by mu: requests waiting for their reply, in send order
+	npend   atomic.Int32                    // len(pending), raised before a request's Send: OnMessage skips mu while 0
+	cur     atomic.Pointer[session.Session] // s, for OnMessage's check without mu
+	closed  bool                            // guarded by mu: Close was called
+	replay  bool                            // guarded by mu: OnConnect runs before the queue is written
+	loopG   atomic.Uint64                   // the goroutine of the current connection's loop (see onLoop)
+	dead    error                           // guarded by mu: why sends fail for good (closed, gave up); nil while usable
+	leased  bool                            // guarded by Pool.mu: handed out by Pool.Get
 }
 
 // Dial connects to addr ("127.0.0.1:9000" or "tcp://[::1]:9000") and returns
@@ -340,10 +342,16 @@ func (cl *Client) Request(ctx context.Context, payload []byte) ([]byte, error) {
 	default:
 		r.start = time.Now()
 		// Send and enqueue under one lock: the FIFO's order is the wire's.
+		// npend rises before the Send, so that the loop, which may read the
+		// reply before Send returns, takes the slow path and waits for mu.
+		cl.npend.Add(1)
 		if err = cl.s.Send(payload); err == nil {
 			cl.pending.push(r)
-		} else if errors.Is(err, session.ErrClosed) {
-			err = ErrNotConnected
+		} else {
+			cl.npend.Add(-1)
+			if errors.Is(err, session.ErrClosed) {
+				err = ErrNotConnected
+			}
 		}
 	}
 	cl.mu.Unlock()
@@ -472,6 +480,7 @@ func (h hooks) OnConnect(s *session.Session) {
 		return
 	}
 	cl.s = s
+	cl.cur.Store(s)
 	cl.replay = len(cl.queue) > 0
 	cl.mu.Unlock()
 	// OnConnect first (a client that re-joins or re-authenticates there has
@@ -505,12 +514,19 @@ func (cl *Client) onLoop() bool {
 
 func (h hooks) OnMessage(s *session.Session, msg []byte) {
 	cl := h.cl
+	if cl.npend.Load() == 0 && cl.cur.Load() == s {
+		// No request waits: the message is the handler's, and the loop is
+		// marked as in a callback by OnTraffic (a worker is not the loop).
+		cl.h.OnMessage(s, msg)
+		return
+	}
 	cl.mu.Lock()
 	if s != cl.s {
 		cl.mu.Unlock()
 		return // a connection Close refused
 	}
 	if r, ok := cl.pending.pop(); ok {
+		cl.npend.Add(-1)
 		cl.shard.Latency(time.Since(r.start), 1)
 		if !r.abandoned {
 			r.done <- reply{msg: bytes.Clone(msg)}
@@ -530,7 +546,9 @@ func (h hooks) OnDisconnect(s *session.Session, reason error) {
 		return
 	}
 	cl.s = nil
+	cl.cur.Store(nil)
 	for r, ok := cl.pending.pop(); ok; r, ok = cl.pending.pop() {
+		cl.npend.Add(-1)
 		if !r.abandoned {
 			r.done <- reply{err: reason}
 		}
@@ -566,10 +584,16 @@ func (*clientEvents) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
+// OnTraffic marks the loop as in a handler callback (see onLoop) for the
+// whole event, not for each message.
 func (*clientEvents) OnTraffic(gc gnet.Conn) gnet.Action {
 	c, _ := gc.Context().(*conn)
 	if c == nil {
 		return gnet.Close
+	}
+	if h, ok := c.t.h.(hooks); ok {
+		h.cl.loops.inCallback.Add(1)
+		defer h.cl.loops.inCallback.Add(-1)
 	}
 	return c.t.traffic(gc)
 }

@@ -64,8 +64,8 @@ func FuzzOnMessage(f *testing.F) {
 		p := PeerOf(s)
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if p.err != errFuzzEnd || p.ctx.Err() == nil || len(p.calls) != 0 || len(p.served) != 0 {
-			t.Fatalf("after disconnect: err %v, %d calls, %d served", p.err, len(p.calls), len(p.served))
+		if p.err != errFuzzEnd || p.ctx.Err() == nil || p.calls.n != 0 || len(p.served) != 0 {
+			t.Fatalf("after disconnect: err %v, %d calls, %d served", p.err, p.calls.n, len(p.served))
 		}
 	})
 }

@@ -16,19 +16,27 @@ func testPeer(maxInFlight int) *Peer {
 	return newPeer(nil, newEndpoint(nil, buildConfig([]Option{WithMaxInFlight(maxInFlight)})))
 }
 
+// take gives out an ID as a request does, and records a call under it.
+func (p *Peer) take() uint32 {
+	p.calls.reserve()
+	id := p.nextID()
+	p.calls.put(id, &call{})
+	return id
+}
+
 // TestNextIDWraps: IDs count up past 2^32-1 to 1, never 0, and skip IDs
 // still in flight and IDs of cancelled requests whose reply may still come.
 func TestNextIDWraps(t *testing.T) {
 	p := testPeer(8)
-	p.next = math.MaxUint32 - 2
-	p.calls[math.MaxUint32] = &call{}
-	p.calls[1] = &call{}
+	for _, id := range []uint32{math.MaxUint32, 1} {
+		p.calls.reserve()
+		p.calls.put(id, &call{})
+	}
 	p.abandoned[2] = struct{}{}
+	p.next = math.MaxUint32 - 2
 	var got []uint32
 	for range 3 {
-		id := p.nextID()
-		got = append(got, id)
-		p.calls[id] = &call{}
+		got = append(got, p.take())
 	}
 	want := []uint32{math.MaxUint32 - 1, 3, 4}
 	for i := range want {
@@ -39,23 +47,35 @@ func TestNextIDWraps(t *testing.T) {
 }
 
 // TestNextIDNeverCollides draws many IDs around the wrap with a window of
-// them in flight: none is 0 or in flight when drawn.
+// them in flight: none is 0 or in flight when drawn, and every one in flight
+// is found under its ID, also after the table grew.
 func TestNextIDNeverCollides(t *testing.T) {
 	p := testPeer(64)
 	p.next = math.MaxUint32 - 1000
 	var window []uint32
 	for i := range 5000 {
+		p.calls.reserve()
 		id := p.nextID()
-		if _, used := p.calls[id]; used || id == 0 {
+		if p.calls.get(id) != nil || id == 0 {
 			t.Fatalf("draw %d: ID %d is in flight or 0", i, id)
 		}
-		p.calls[id] = &call{}
+		p.calls.put(id, &call{})
 		window = append(window, id)
 		if len(window) > 64 { // answers come back out of order: free a middle one
 			j := (i * 7) % len(window)
-			delete(p.calls, window[j])
+			if p.calls.remove(window[j]) == nil {
+				t.Fatalf("draw %d: ID %d in flight but not found", i, window[j])
+			}
 			window = append(window[:j], window[j+1:]...)
 		}
+	}
+	for _, id := range window {
+		if p.calls.get(id) == nil {
+			t.Fatalf("ID %d in flight but not found", id)
+		}
+	}
+	if p.calls.n != len(window) || len(p.calls.slots) > 256 {
+		t.Errorf("%d calls in a table of %d slots; want %d in at most 256", p.calls.n, len(p.calls.slots), len(window))
 	}
 }
 

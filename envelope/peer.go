@@ -43,7 +43,8 @@ type Peer struct {
 	in        []byte // decompressed bodies
 
 	mu        sync.Mutex
-	calls     map[uint32]*call    // guarded by mu: our requests waiting for an answer
+	calls     callTable           // guarded by mu: our requests waiting for an answer
+	wbuf      []byte              // guarded by mu: the frame of the request being sent
 	abandoned map[uint32]struct{} // guarded by mu: IDs of our cancelled requests whose answer has not come
 	served    map[uint32]struct{} // guarded by mu: the peer's requests with a deferred answer
 	next      uint32              // guarded by mu: the last ID given out
@@ -58,7 +59,6 @@ func newPeer(s *session.Session, ep *endpoint) *Peer {
 		ep:        ep,
 		ready:     make(chan struct{}),
 		freed:     make(chan struct{}),
-		calls:     make(map[uint32]*call),
 		abandoned: make(map[uint32]struct{}),
 		served:    make(map[uint32]struct{}),
 	}
@@ -188,7 +188,7 @@ func (p *Peer) call(ctx context.Context, h Header, body []byte, into any) ([]byt
 	c := calls.Get().(*call)
 	c.into = into
 	p.mu.Lock()
-	for len(p.calls) >= p.ep.cfg.maxInFlight && p.err == nil {
+	for p.calls.n >= p.ep.cfg.maxInFlight && p.err == nil {
 		// Every slot is taken: wait for one to free, under the same lock
 		// that frees them, so no wake-up is lost.
 		freed := p.freed
@@ -209,32 +209,11 @@ func (p *Peer) call(ctx context.Context, h Header, body []byte, into any) ([]byt
 			return nil, err
 		}
 	}
-	if p.err != nil {
-		err := p.err
-		p.mu.Unlock()
-		c.into = nil
-		calls.Put(c)
-		return nil, err
-	}
-	h.ID = p.nextID()
-	p.calls[h.ID] = c
+	id, err := p.start(h, body, c)
 	p.mu.Unlock()
-
-	if err := p.send(h, body); err != nil {
-		p.mu.Lock()
-		mine := p.calls[h.ID] == c
-		if mine {
-			p.remove(h.ID)
-		}
-		p.mu.Unlock()
-		if !mine { // answered or failed by a disconnect meanwhile
-			<-c.done
-		}
+	if err != nil {
 		c.into = nil
 		calls.Put(c)
-		if errors.Is(err, session.ErrClosed) {
-			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
-		}
 		return nil, err
 	}
 
@@ -243,13 +222,13 @@ func (p *Peer) call(ctx context.Context, h Header, body []byte, into any) ([]byt
 	case r = <-c.done:
 	case <-ctx.Done():
 		p.mu.Lock()
-		mine := p.calls[h.ID] == c
+		mine := p.calls.get(id) == c
 		if mine {
-			p.remove(h.ID)
+			p.remove(id)
 			if len(p.abandoned) >= maxAbandoned {
 				clear(p.abandoned) // their late replies will count as unknown
 			}
-			p.abandoned[h.ID] = struct{}{}
+			p.abandoned[id] = struct{}{}
 		}
 		p.mu.Unlock()
 		if mine {
@@ -264,10 +243,34 @@ func (p *Peer) call(ctx context.Context, h Header, body []byte, into any) ([]byt
 	return r.body, r.err
 }
 
+// start gives request h an ID, sends it and records c as waiting under the
+// ID. It runs with mu held: IDs go on the wire in the order they are given,
+// and the answer, which complete takes under mu, always finds c.
+func (p *Peer) start(h Header, body []byte, c *call) (uint32, error) {
+	if p.err != nil {
+		return 0, p.err
+	}
+	p.calls.reserve()
+	h.ID = p.nextID()
+	p.wbuf = p.appendFrame(p.wbuf[:0], h, body)
+	err := p.s.Send(p.wbuf)
+	if cap(p.wbuf) > maxScratch {
+		p.wbuf = nil
+	}
+	if err != nil {
+		if errors.Is(err, session.ErrClosed) {
+			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
+		}
+		return 0, err
+	}
+	p.calls.put(h.ID, c)
+	return h.ID, nil
+}
+
 // remove takes request id out of the requests in flight, freeing its slot,
 // and wakes the Requests waiting for one. Called with mu held.
 func (p *Peer) remove(id uint32) {
-	delete(p.calls, id)
+	p.calls.remove(id)
 	if p.waiting > 0 {
 		close(p.freed)
 		p.freed = make(chan struct{})
@@ -275,17 +278,15 @@ func (p *Peer) remove(id uint32) {
 }
 
 // nextID returns an ID that is neither 0 nor in use, by a request in flight
-// or by a cancelled one whose reply may still come. IDs count up and wrap;
-// the sets skipped hold at most WithMaxInFlight and maxAbandoned IDs, so the
-// loop ends. Called with mu held.
+// or by a cancelled one whose reply may still come, and whose slot in the
+// call table is free. IDs count up and wrap; the table is at most half full
+// (reserve) and the abandoned set holds at most maxAbandoned IDs, so the loop
+// ends. Called with mu held, after p.calls.reserve.
 func (p *Peer) nextID() uint32 {
 	for {
 		p.next++
 		id := p.next
-		if id == 0 {
-			continue
-		}
-		if _, used := p.calls[id]; used {
+		if id == 0 || !p.calls.free(id) {
 			continue
 		}
 		if _, used := p.abandoned[id]; used {
@@ -299,7 +300,7 @@ func (p *Peer) nextID() uint32 {
 // for. It runs on the session's OnMessage goroutine.
 func (p *Peer) complete(h Header, body []byte) {
 	p.mu.Lock()
-	c := p.calls[h.ID]
+	c := p.calls.get(h.ID)
 	if c != nil {
 		p.remove(h.ID)
 	} else if _, ok := p.abandoned[h.ID]; ok {
@@ -341,8 +342,7 @@ func (p *Peer) complete(h Header, body []byte) {
 func (p *Peer) closed(reason error) {
 	p.mu.Lock()
 	p.err = reason
-	waiting := p.calls
-	p.calls = make(map[uint32]*call)
+	waiting := p.calls.takeAll()
 	if p.waiting > 0 {
 		close(p.freed) // the waiters see err
 		p.freed = make(chan struct{})
@@ -387,39 +387,21 @@ func (p *Peer) goRequest(h Header, body []byte, done func([]byte, error)) error 
 	if len(body) > p.ep.cfg.maxBody {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrBodyTooLarge, len(body), p.ep.cfg.maxBody)
 	}
-	p.mu.Lock()
-	if p.err != nil {
-		err := p.err
-		p.mu.Unlock()
-		return err
-	}
-	if n := len(p.calls); n >= p.ep.cfg.maxInFlight {
-		p.mu.Unlock()
-		return fmt.Errorf("%w: %d requests in flight", ErrBusy, n)
-	}
 	c := calls.Get().(*call)
 	c.fn = done
-	h.ID = p.nextID()
-	p.calls[h.ID] = c
+	p.mu.Lock()
+	var err error
+	if n := p.calls.n; n >= p.ep.cfg.maxInFlight && p.err == nil {
+		err = fmt.Errorf("%w: %d requests in flight", ErrBusy, n)
+	} else {
+		_, err = p.start(h, body, c)
+	}
 	p.mu.Unlock()
-	if err := p.send(h, body); err != nil {
-		p.mu.Lock()
-		mine := p.calls[h.ID] == c
-		if mine {
-			p.remove(h.ID)
-		}
-		p.mu.Unlock()
-		if !mine {
-			return nil // answered or failed by a disconnect meanwhile: done has its answer
-		}
+	if err != nil {
 		c.fn = nil
 		calls.Put(c)
-		if errors.Is(err, session.ErrClosed) {
-			err = fmt.Errorf("%w: %w", ErrNotConnected, err)
-		}
-		return err
 	}
-	return nil
+	return err
 }
 
 // finish answers a Go request: it frees the slot, recycles the call and runs
