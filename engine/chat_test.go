@@ -129,9 +129,17 @@ func TestChatRoomsAndRejoin(t *testing.T) {
 			t.Fatalf("Send(%q) while disconnected: %v", m, err)
 		}
 	}
-	srvp.Store(nil)
-	srv2 := serveAt(t, chatServer(&srvp), addr)
+	// The handler reaches the new server through srvp: set it before Start,
+	// since ada reconnects at once and its first messages need it.
+	srv2, err := engine.NewServer(chatServer(&srvp), engine.WithLogger(quiet), engine.WithLoops(1))
+	if err != nil {
+		t.Fatal(err)
+	}
 	srvp.Store(srv2)
+	if err := srv2.Start(addr); err != nil {
+		t.Fatalf("Start(%q): %v", addr, err)
+	}
+	t.Cleanup(func() { stop(t, srv2) })
 	waitFor("ada<ada: q3") // ada hears its own room
 	mu.Lock()
 	defer mu.Unlock()
