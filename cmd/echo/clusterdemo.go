@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	register("cluster-demo", command{summary: "run serve -fanout processes as a cluster over embedded NATS and drive fan-out load across them", run: runClusterDemo})
+	register("cluster-demo", command{summary: "a cluster of serve -fanout nodes over NATS, under fan-out load", run: runClusterDemo})
 }
 
 // runClusterDemo is `echo cluster-demo`: -nodes `echo serve -fanout`

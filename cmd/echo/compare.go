@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	register("compare", command{summary: "benchmark netsys against net, bare gnet and bare nbio, side by side", run: runCompare})
+	register("compare", command{summary: "benchmark netsys beside net, bare gnet and bare nbio", run: runCompare})
 }
 
 const (

@@ -1,13 +1,3 @@
-// Command echo runs the netsys echo server, drives load against any echo server,
-// and compares netsys side by side with a plain net-package server, a bare
-// gnet echo and a bare nbio echo.
-//
-//	echo serve   [flags]   run the netsys engine as an echo server
-//	echo load    [flags]   drive load against an echo server and report latency
-//	echo compare [flags]   benchmark netsys against net, bare gnet and bare nbio
-//	echo compare -list     the scenarios, and the servers each runs against
-//
-// Run "echo <command> -h" for the flags of a command.
 package main
 
 import (
@@ -94,7 +84,11 @@ func usage(w io.Writer) {
 		}
 	}
 	sort.Strings(names)
+	width := 0
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-8s %s\n", n, commands[n].summary)
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, n, commands[n].summary)
 	}
 }

@@ -79,3 +79,37 @@ func TestServeOutput(t *testing.T) {
 		t.Errorf("%d reports with %d blocks; want one block, named after the source, per report:\n%s", headers, blocks, report)
 	}
 }
+
+// TestUsage checks that echo with no command lists every visible command,
+// with the summaries in one column, in lines of at most 80 columns.
+func TestUsage(t *testing.T) {
+	var stderr bytes.Buffer
+	if rc := run(nil, io.Discard, &stderr); rc != 2 {
+		t.Fatalf("exit status %d; want 2", rc)
+	}
+	col := -1
+	for n, c := range commands {
+		if c.hidden {
+			continue
+		}
+		line := ""
+		for _, l := range strings.Split(stderr.String(), "\n") {
+			if strings.HasPrefix(l, "  "+n+" ") {
+				line = l
+			}
+		}
+		if line == "" {
+			t.Fatalf("usage does not list %q:\n%s", n, stderr.String())
+		}
+		at := strings.Index(line, c.summary)
+		if at < 0 || (col >= 0 && at != col) {
+			t.Errorf("summary of %q at column %d (others at %d):\n%s", n, at, col, stderr.String())
+		}
+		col = at
+	}
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if len([]rune(l)) > 80 {
+			t.Errorf("usage line of %d columns: %q", len([]rune(l)), l)
+		}
+	}
+}
