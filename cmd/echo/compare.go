@@ -340,15 +340,19 @@ func runTime(sc bench.Scenario) time.Duration {
 // plan.
 func checkLatency(name string, plan []planned) error {
 	var names []string
+	why := "not in this run"
 	for _, p := range plan {
-		if !p.scenario.Idle {
-			if p.scenario.Name == name {
-				return nil
-			}
+		switch {
+		case p.scenario.Idle && p.scenario.Name == name:
+			why = "idle, no latencies"
+		case p.scenario.Idle:
+		case p.scenario.Name == name:
+			return nil
+		default:
 			names = append(names, p.scenario.Name)
 		}
 	}
-	return fmt.Errorf("-latency %q: not a scenario with latencies in this run; want one of %s", name, strings.Join(names, ", "))
+	return fmt.Errorf("-latency %q: %s; scenarios with latencies:\n  %s", name, why, strings.Join(names, "\n  "))
 }
 
 // describe says in a few words what sc runs: "100 conns, 64 B, closed loop,

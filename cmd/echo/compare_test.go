@@ -187,8 +187,9 @@ func TestCompareFlags(t *testing.T) {
 	}{
 		{args: []string{"-scenario", "no such scenario"}, want: "no scenario matches"},
 		{args: []string{"-scenario", "nomatch"}, want: "\n  closed-100c-64B\n"}, // lists the valid names
-		{args: []string{"-latency", "nomatch"}, want: `-latency "nomatch": not a scenario with latencies`},
-		{args: []string{"-latency", "idle-10000c"}, want: `-latency "idle-10000c"`},
+		{args: []string{"-latency", "nomatch"}, want: `-latency "nomatch": not in this run; scenarios with latencies`},
+		{args: []string{"-latency", "nomatch"}, want: "\n  closed-100c-64B\n"}, // one name a line
+		{args: []string{"-latency", "idle-10000c"}, want: `-latency "idle-10000c": idle, no latencies`},
 		{args: []string{"-quick", "-fixed"}, want: "-quick and -fixed"},
 		{args: []string{"-scenario", "^closed-", "-servers", "nbio"}, want: "none of them runs"},
 		{args: []string{"-scenario", "("}, want: "-scenario"},
