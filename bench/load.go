@@ -662,17 +662,21 @@ func (res Result) errorText() string {
 	}
 	s := group(res.Errors)
 	for _, e := range []struct {
-		n    int64
-		what string
+		n         int64
+		one, many string
 	}{
-		{res.ClosedEarly, "connections closed by the server before any echo (connection limit?)"},
-		{res.ClosedLater, "connections closed by the server after echoing (idle timeout? stopped?)"},
-		{res.Rejected, "echoes that were not frames of the wire format (connection closed)"},
-		{res.Mismatches, "echoes that differ from the message sent"},
-		{res.Unanswered, "messages never answered"},
+		{res.ClosedEarly, "connection", "closed by the server before any echo (connection limit?)"},
+		{res.ClosedLater, "connection", "closed by the server after echoing (idle timeout? stopped?)"},
+		{res.Rejected, "echo", "not in the wire format (connection closed)"},
+		{res.Mismatches, "echo", "unlike the message sent"},
+		{res.Unanswered, "message", "never answered"},
 	} {
 		if e.n > 0 {
-			s += fmt.Sprintf("\n    %s %s", group(e.n), e.what)
+			noun := e.one + "s"
+			if e.n == 1 {
+				noun = e.one
+			}
+			s += fmt.Sprintf("\n    %s %s %s", group(e.n), noun, e.many)
 		}
 	}
 	return s

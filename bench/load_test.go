@@ -447,3 +447,19 @@ func BenchmarkMessage(b *testing.B) {
 		})
 	}
 }
+
+// TestErrorText checks the wording of each kind of error, one and many.
+func TestErrorText(t *testing.T) {
+	res := Result{Errors: 5, ClosedEarly: 1, ClosedLater: 2, Rejected: 1, Mismatches: 0, Unanswered: 1}
+	want := "5" +
+		"\n    1 connection closed by the server before any echo (connection limit?)" +
+		"\n    2 connections closed by the server after echoing (idle timeout? stopped?)" +
+		"\n    1 echo not in the wire format (connection closed)" +
+		"\n    1 message never answered"
+	if got := res.errorText(); got != want {
+		t.Errorf("errorText:\n%s\nwant:\n%s", got, want)
+	}
+	if got := (Result{}).errorText(); got != "0" {
+		t.Errorf("errorText without errors = %q; want 0", got)
+	}
+}
