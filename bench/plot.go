@@ -175,7 +175,7 @@ func (rep *Report) barPlot(s string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = s
 	p.Y.Label.Text = "msgs/s"
-	p.Y.Tick.Marker = groupedTicks{}
+	p.Y.Tick.Marker = linearTicks{}
 	servers := rep.servers()
 	names := slices.Clone(servers)
 	for i, server := range servers {
@@ -251,7 +251,7 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 			}
 			t := plot.Tick{Value: v}
 			if m == 1 || labelAll {
-				t.Label = tickLabel(v)
+				t.Label = tickLabel(v, v)
 			}
 			ticks = append(ticks, t)
 		}
@@ -259,28 +259,45 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 	return ticks
 }
 
-// groupedTicks are gonum's default ticks of a linear axis, labelled with
-// thousands separators.
-type groupedTicks struct{}
+// linearTicks label a linear axis every 1, 2 or 5 times a power of ten,
+// with three to six labels, a minor tick halfway between them, and
+// thousands separators. (gonum's default labelled 0 and 25 alone on an
+// axis to 26.)
+type linearTicks struct{}
 
-// Ticks returns the ticks between min and max.
-func (groupedTicks) Ticks(min, max float64) []plot.Tick {
-	ticks := plot.DefaultTicks{}.Ticks(min, max)
-	for i := range ticks {
-		if ticks[i].Label != "" {
-			ticks[i].Label = tickLabel(ticks[i].Value)
+// Ticks returns the ticks between lo and hi.
+func (linearTicks) Ticks(lo, hi float64) []plot.Tick {
+	span := hi - lo
+	if !(span > 0) || math.IsInf(span, 0) {
+		return nil
+	}
+	power := math.Pow(10, math.Floor(math.Log10(span/6)))
+	step := 10 * power
+	for _, m := range []float64{1, 2, 5} {
+		if span/(m*power) <= 6 {
+			step = m * power
+			break
 		}
+	}
+	var ticks []plot.Tick
+	for k := math.Ceil(lo / step * 2); k*step/2 <= hi; k++ {
+		t := plot.Tick{Value: k * step / 2}
+		if math.Mod(k, 2) == 0 {
+			t.Label = tickLabel(t.Value, step)
+		}
+		ticks = append(ticks, t)
 	}
 	return ticks
 }
 
-// tickLabel formats a tick's value: whole numbers with thousands
-// separators, fractions with the digits they need.
-func tickLabel(v float64) string {
-	if v == math.Trunc(v) {
-		return group(int64(v))
+// tickLabel formats v, a multiple of step, with the digits after the point
+// that step needs, and a whole number with thousands separators.
+func tickLabel(v, step float64) string {
+	decimals := max(-int(math.Floor(math.Log10(step))), 0)
+	if decimals == 0 {
+		return group(int64(math.Round(v)))
 	}
-	return strconv.FormatFloat(v, 'f', -1, 64)
+	return strconv.FormatFloat(v, 'f', decimals, 64)
 }
 
 // percentileTicks marks an axis of 100/(100-percentile) with 50%, 90%,

@@ -260,8 +260,20 @@ func TestLogTicks(t *testing.T) {
 			t.Errorf("logTicks(%v, %v) labels %q; want %q", tt.min, tt.max, got, tt.want)
 		}
 	}
-	if got := labels(groupedTicks{}.Ticks(0, 250_000)); !slices.Contains(got, "100,000") {
-		t.Errorf("groupedTicks(0, 250,000) labels %q; want 100,000 among them", got)
+	for _, tt := range []struct {
+		min, max float64
+		want     []string
+	}{
+		{min: 0, max: 26, want: []string{"0", "5", "10", "15", "20", "25"}},
+		{min: 0, max: 250_000, want: []string{"0", "50,000", "100,000", "150,000", "200,000", "250,000"}},
+		{min: 0, max: 1_760_000, want: []string{"0", "500,000", "1,000,000", "1,500,000"}},
+		{min: 0, max: 3.7, want: []string{"0", "1", "2", "3"}},
+		{min: 0, max: 0.33, want: []string{"0.0", "0.1", "0.2", "0.3"}},
+		{min: 0, max: 0.066, want: []string{"0.00", "0.02", "0.04", "0.06"}},
+	} {
+		if got := labels(linearTicks{}.Ticks(tt.min, tt.max)); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("linearTicks(%v, %v) labels %q; want %q", tt.min, tt.max, got, tt.want)
+		}
 	}
 }
 
