@@ -67,7 +67,15 @@ func TestFDExhaustion(t *testing.T) {
 	}
 
 	// Fill the fd table: each connection takes one fd here and one in the
-	// server, until a dial (or the server's accept) finds none free.
+	// server, until a dial (or the server's accept) finds none free. The
+	// dialer and the server share the table, so the last free fd may go to
+	// a dial whose connection the server had already accepted: then no
+	// connection waits and no accept fails. A reserve fd, freed after the
+	// fill, lets one more dial through whose accept finds the table full.
+	reserve, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var conns []net.Conn
 	for len(conns) < int(limit) {
 		nc, err := net.DialTimeout("tcp", f.addr, time.Second)
@@ -78,6 +86,12 @@ func TestFDExhaustion(t *testing.T) {
 			break
 		}
 		conns = append(conns, nc)
+	}
+	_ = reserve.Close()
+	if nc, err := net.DialTimeout("tcp", f.addr, time.Second); err == nil {
+		conns = append(conns, nc)
+	} else {
+		t.Logf("the dial after freeing the reserve: %v", err)
 	}
 	nettest.Eventually(t, "an accept failure counted", func() error {
 		if f.errorCount("accept_failed") == 0 {
