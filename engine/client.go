@@ -126,7 +126,7 @@ func (cl *Client) connect(ctx context.Context) error {
 	o := &cl.t.o
 	dctx, cancel := context.WithTimeout(ctx, o.connectTimeout)
 	defer cancel()
-	d := net.Dialer{KeepAlive: -1} // WithKeepAlive's default: the system's
+	d := net.Dialer{KeepAlive: -1, Control: o.socketControl(false)} // KeepAlive -1: WithKeepAlive's default, the system's
 	if o.keepAlive > 0 {
 		d.KeepAlive = o.keepAlive
 	}

@@ -43,25 +43,54 @@ func parseAddr(addr string) (network, address string, err error) {
 	return "tcp", hostPort, nil
 }
 
-// listen opens the listening socket. For a Unix socket, a stale socket file
+// listen opens the listening socket, with o's socket options set before
+// listen(2) (see socketControl). For a Unix socket, a stale socket file
 // (nothing accepts on it) is removed first; one a live server holds is not.
-func listen(network, address string, reusePort bool) (net.Listener, error) {
+func listen(network, address string, o *options) (net.Listener, error) {
 	if network == "unix" {
 		if err := removeStaleSocket(address); err != nil {
 			return nil, err
 		}
 	}
-	lc := net.ListenConfig{}
-	if reusePort && network == "tcp" {
-		lc.Control = func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			})
-			return errors.Join(err, serr)
-		}
-	}
+	lc := net.ListenConfig{Control: o.socketControl(o.reusePort)}
 	return lc.Listen(context.Background(), network, address)
+}
+
+// socketControl sets, on a TCP socket before listen(2) or connect(2),
+// SO_REUSEPORT (if reusePort) and the buffer sizes of WithSocketBuffers.
+// The buffers must be set that early (tcp(7)): the window scale is agreed in
+// the handshake, and a receive buffer shrunk after it holds less than the
+// window already offered, so the kernel drops what the peer sends into the
+// rest and the peer's retransmissions back off for seconds. An accepted
+// connection inherits the listener's buffers. It returns nil when there is
+// nothing to set.
+func (o *options) socketControl(reusePort bool) func(network, address string, rc syscall.RawConn) error {
+	if !reusePort && o.recvBuf == 0 && o.sendBuf == 0 {
+		return nil
+	}
+	return func(network, _ string, rc syscall.RawConn) error {
+		if !strings.HasPrefix(network, "tcp") {
+			return nil // a Unix socket: none of these
+		}
+		var errs []error
+		err := rc.Control(func(fd uintptr) {
+			set := func(name string, opt, v int) {
+				if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, opt, v); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				}
+			}
+			if reusePort {
+				set("SO_REUSEPORT", unix.SO_REUSEPORT, 1)
+			}
+			if o.recvBuf > 0 {
+				set("SO_RCVBUF", unix.SO_RCVBUF, o.recvBuf)
+			}
+			if o.sendBuf > 0 {
+				set("SO_SNDBUF", unix.SO_SNDBUF, o.sendBuf)
+			}
+		})
+		return errors.Join(append(errs, err)...)
+	}
 }
 
 // removeStaleSocket removes path if it is a Unix socket no one accepts on.

@@ -289,8 +289,11 @@ func WithKeepAlive(d time.Duration) Option {
 	}
 }
 
-// WithSocketBuffers sets SO_RCVBUF and SO_SNDBUF on every connection (the
-// kernel may round or double them). Default 0: the system defaults.
+// WithSocketBuffers sets SO_RCVBUF and SO_SNDBUF on every TCP connection
+// (the kernel may round or double them). They are set before the handshake,
+// as tcp(7) asks: on the listening socket, whose buffers accepted connections
+// inherit, and on a client's socket before it connects. Default 0: the
+// system defaults.
 func WithSocketBuffers(recv, send int) Option {
 	return func(o *options) {
 		o.use("WithSocketBuffers", forAll)

@@ -72,7 +72,7 @@ func (s *Server) Start(addr string) error {
 		return ErrAlreadyRunning
 	}
 	o := s.t.o
-	ln, err := listen(network, address, o.reusePort)
+	ln, err := listen(network, address, &o)
 	if err != nil {
 		return fmt.Errorf("engine: listen on %s: %w", addr, err)
 	}

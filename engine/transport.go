@@ -164,7 +164,7 @@ func (t *transport) open(gc gnet.Conn, ep *endpoints) *conn {
 		t.active.Add(-1)
 		return nil
 	}
-	t.applySocketOptions(gc, ep.local)
+	t.setNoDelay(gc, ep.local)
 	c := &conn{gc: gc, fd: gc.Fd(), t: t, loop: t.loopOf(gc)}
 	if t.o.tls != nil {
 		c.startTLS(ep) // before the session is published: sends wait for the handshake
@@ -190,21 +190,14 @@ func (t *transport) open(gc gnet.Conn, ep *endpoints) *conn {
 	return c
 }
 
-func (t *transport) applySocketOptions(gc gnet.Conn, local net.Addr) {
+// setNoDelay applies WithNoDelay to a TCP connection. (Its buffer sizes were
+// set before the handshake: socketControl.)
+func (t *transport) setNoDelay(gc gnet.Conn, local net.Addr) {
 	if _, ok := local.(*net.TCPAddr); !ok {
-		return // a Unix socket has none of these
+		return // a Unix socket has no TCP_NODELAY
 	}
-	log := func(what string, err error) {
-		if err != nil {
-			t.o.logger.Warn("netsys: socket option", "option", what, "remote", gc.RemoteAddr(), "err", err)
-		}
-	}
-	log("TCP_NODELAY", gc.SetNoDelay(t.o.noDelay))
-	if t.o.recvBuf > 0 {
-		log("SO_RCVBUF", gc.SetReadBuffer(t.o.recvBuf))
-	}
-	if t.o.sendBuf > 0 {
-		log("SO_SNDBUF", gc.SetWriteBuffer(t.o.sendBuf))
+	if err := gc.SetNoDelay(t.o.noDelay); err != nil {
+		t.o.logger.Warn("netsys: socket option", "option", "TCP_NODELAY", "remote", gc.RemoteAddr(), "err", err)
 	}
 }
 
