@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netsys-go/netsys/bench"
 	"github.com/netsys-go/netsys/codec"
 	"github.com/netsys-go/netsys/engine"
 	"github.com/netsys-go/netsys/internal/nettest"
@@ -137,6 +138,10 @@ func TestSoak(t *testing.T) {
 	f.rec = nil
 	start := readProc(t)
 	t.Logf("start: %v, errors %v", start, f.srv.Monitor().Snapshot().Total.Errors)
+	// The host's steal, logged at the end: the 500 ms idle timeout closes
+	// healthy clients too if the machine is starved for that long.
+	stealFrom, _ := bench.ReadHostSteal()
+	began := time.Now()
 
 	var mu sync.Mutex
 	var errs []error
@@ -238,6 +243,10 @@ func TestSoak(t *testing.T) {
 
 	<-ctx.Done()
 	wg.Wait()
+	if stealTo, err := bench.ReadHostSteal(); err == nil {
+		t.Logf("host steal: %.0f%% of the machine's CPU time during the load",
+			100*float64(stealTo-stealFrom)/float64(time.Since(began))/float64(runtime.NumCPU()))
+	}
 	echo.check(t)
 	nettest.Eventually(t, "every session closed", func() error {
 		if n := f.srv.Count(); n != 0 {
