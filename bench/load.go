@@ -662,8 +662,8 @@ func (res Result) errorText() string {
 	}
 	s := group(res.Errors)
 	for _, e := range []struct {
-		n         int64
-		one, many string
+		n          int64
+		noun, what string // "connection", "closed by …": the noun takes an s unless n is 1
 	}{
 		{res.ClosedEarly, "connection", "closed by the server before any echo (connection limit?)"},
 		{res.ClosedLater, "connection", "closed by the server after echoing (idle timeout? stopped?)"},
@@ -672,11 +672,11 @@ func (res Result) errorText() string {
 		{res.Unanswered, "message", "never answered"},
 	} {
 		if e.n > 0 {
-			noun := e.one + "s"
+			noun := e.noun + "s"
 			if e.n == 1 {
-				noun = e.one
+				noun = e.noun
 			}
-			s += fmt.Sprintf("\n    %s %s %s", group(e.n), noun, e.many)
+			s += fmt.Sprintf("\n    %s %s %s", group(e.n), noun, e.what)
 		}
 	}
 	return s

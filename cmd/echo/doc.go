@@ -4,9 +4,9 @@
 //
 //	echo serve   [flags]   run the netsys engine as an echo server
 //	echo load    [flags]   drive load against an echo server and report latency
-//	echo compare [flags]   benchmark netsys against net, bare gnet and bare nbio
+//	echo compare [flags]   benchmark netsys beside net, bare gnet and bare nbio
 //	echo compare -list     the scenarios, and the servers each runs against
-//	echo cluster-demo      a local cluster of serve -fanout nodes over NATS
+//	echo cluster-demo      a cluster of serve -fanout nodes over NATS, under load
 //
 // Run "echo <command> -h" for the flags of a command.
 package main
